@@ -1,0 +1,1 @@
+"""cityops: the thin command line that composes streams, detectors, dispatch and the dashboard."""
