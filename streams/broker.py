@@ -91,8 +91,7 @@ def wait_until_answers(bootstrap: str, timeout: float, proc: subprocess.Popen[by
         if proc is not None and proc.poll() is not None:
             raise BrokerError(f"broker exited with code {proc.returncode}")
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000,
-                                     api_version_auto_timeout_ms=2000)
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
             admin.list_topics()
             admin.close()
             return
