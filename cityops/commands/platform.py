@@ -23,6 +23,11 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--ready-timeout", type=float, default=60.0)
     p.set_defaults(func=_demo)
 
+    p = groups["bench"].add_parser("join", help="consumer-group join time: client defaults vs cityops settings")
+    p.add_argument("--json", dest="json_out", default=None, help="write results here")
+    p.add_argument("--skip-slow", action="store_true", help="skip the 30 s Faust-defaults case")
+    p.set_defaults(func=_bench_join)
+
     p = top.add_parser("worker", help="run a Faust worker (validate, detect, fuse); scale by running more")
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=_worker)
@@ -128,6 +133,24 @@ def _tail(args: argparse.Namespace) -> int:
     for line in tail(_bootstrap_required(), args.topic, max_messages=args.max,
                      from_beginning=args.from_beginning, idle_timeout=args.timeout):
         print(line, flush=True)
+    return 0
+
+
+def _bench_join(args: argparse.Namespace) -> int:
+    from cityops.bench.join import run
+    from streams.admin import create_topics
+    from streams.broker import bootstrap_or_embedded
+
+    s = settings_mod.load()
+    with bootstrap_or_embedded(s.bootstrap) as bootstrap:
+        create_topics(bootstrap, s.partitions)
+        results = run(bootstrap, skip_slow=args.skip_slow)
+    print(f"{'consumer-group settings':40} {'join (s)':>8}")
+    for label, secs in results.items():
+        print(f"{label:40} {secs:>8.2f}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"join_s": results, "broker": "embedded tansu" if not s.bootstrap else s.bootstrap}, f, indent=2)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks behind `cityops bench ...`: each prints a table and writes JSON with stable keys."""
