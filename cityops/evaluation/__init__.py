@@ -1,0 +1,1 @@
+"""Quality evaluations that read data files: each prints a table and writes JSON."""
