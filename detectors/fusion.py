@@ -1,0 +1,445 @@
+"""Cross-source fusion: cluster operational alerts in space and time into incidents (pure logic).
+
+Alerts from the sensor, video and hotline stages are grouped by category (plus configured affine
+categories, e.g. a pipe burst and the standing water it causes), by place (the alert's cell and its
+neighbours, via an injected `neighbours` callable) and by time (a window per category). A cluster
+stays *pending* until it has enough corroboration for its category (`CategoryRule`); then it opens
+an incident and every later matching alert attaches to it. Each change is published as an
+`IncidentUpdate` carrying fusion's own revision counter.
+
+Invariants the tests hold us to:
+- deterministic for a given input order (no clock, no randomness, no hash-order dependence);
+- every message id of every alert is kept exactly once in its evidence item; a re-emitted alert_id
+  updates its item (union of message ids), never adds a second one;
+- severity never drops while evidence only grows (a floor remembers what operators were shown);
+- dispatcher merges and splits are mirrored (`apply_merge`, `apply_split`) and are reversible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from streams.schemas import Alert, EvidenceItem, IncidentUpdate
+
+SOURCES_ORDER = ("sensor", "video", "hotline")
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    """How much evidence a category needs before an incident opens, and how long it stays open.
+
+    A cluster opens when ANY of these holds: it has `min_sources` independent sources; or its sensor
+    evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or
+    `min_calls` distinct hotline calls. A count of 0 means "this source alone never suffices".
+    """
+
+    window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
+    min_sources: int = 2
+    min_sensors: int = 2
+    min_cameras: int = 2
+    min_calls: int = 2
+
+
+DEFAULT_RULES: dict[str, CategoryRule] = {
+    "waterlogging": CategoryRule(window_s=3 * 3600),
+    "pipe_burst": CategoryRule(window_s=2 * 3600),
+    "fire": CategoryRule(window_s=3600),
+    # an episode covers many cells: one or two high readings are local, three agreeing sensors are an episode
+    "air_pollution": CategoryRule(window_s=6 * 3600, min_sensors=3),
+    "traffic": CategoryRule(window_s=3600),
+    "crowd": CategoryRule(window_s=3600),
+    "manhole": CategoryRule(window_s=2 * 3600),
+    # one clear camera sighting or one call about a person down is enough to send someone
+    "public_safety": CategoryRule(window_s=1800, min_cameras=1, min_calls=1),
+    "noise": CategoryRule(window_s=2 * 3600),
+    "sanitation": CategoryRule(window_s=4 * 3600),
+    "other": CategoryRule(window_s=2 * 3600),
+}
+
+#: Categories whose evidence may share one incident; the first listed wins the incident's category.
+DEFAULT_AFFINITY: tuple[tuple[str, ...], ...] = (("pipe_burst", "waterlogging"),)
+
+#: Sensor kinds that support an incident but never count towards opening one (rain falls everywhere).
+SUPPORTING_KINDS = frozenset({"rainfall"})
+
+
+@dataclass
+class FusionConfig:
+    rules: dict[str, CategoryRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    default_rule: CategoryRule = field(default_factory=CategoryRule)
+    affinity: tuple[tuple[str, ...], ...] = DEFAULT_AFFINITY
+    supporting_kinds: frozenset[str] = SUPPORTING_KINDS
+    #: an incident nobody added evidence to for this long is forgotten (merges/splits then refer to nothing)
+    retention_s: float = 24 * 3600.0
+
+    def rule(self, category: str) -> CategoryRule:
+        return self.rules.get(category, self.default_rule)
+
+
+def incident_id_for(first_alert_id: str) -> str:
+    """Deterministic incident id from the cluster's first alert, so a replay reproduces the same ids."""
+    return "INC-" + hashlib.sha1(first_alert_id.encode()).hexdigest()[:12]
+
+
+@dataclass
+class _Cluster:
+    """Evidence of one (pending or open) incident. `alerts` keeps the latest merged version per alert_id."""
+
+    key: str
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    opened: bool = False
+    opened_at: float = 0.0
+    revision: int = 0
+    floor: int = 1  # highest severity published: severity never silently drops below it
+    merged_into: str | None = None
+    pre_merge: dict[str, int] = field(default_factory=dict)  # source id -> our floor before it merged in
+
+    @property
+    def first_ts(self) -> float:
+        return min(a.ts for a in self.alerts.values())
+
+    @property
+    def last_ts(self) -> float:
+        return max(a.ts for a in self.alerts.values())
+
+    @property
+    def cells(self) -> set[str]:
+        return {a.cell for a in self.alerts.values()}
+
+    @property
+    def categories(self) -> set[str]:
+        return {a.category for a in self.alerts.values()}
+
+    def first_alert(self) -> Alert:
+        return min(self.alerts.values(), key=lambda a: (a.ts, a.alert_id))
+
+
+@dataclass(frozen=True)
+class Support:
+    """What a cluster's evidence amounts to: independent sources and distinct signals per source."""
+
+    sources: tuple[str, ...]
+    sensors: int
+    cameras: int
+    calls: int
+
+
+class Fuser:
+    """Clusters operational alerts into incidents; see the module docstring for the invariants."""
+
+    def __init__(self, neighbours: Callable[[str], Iterable[str]], config: FusionConfig | None = None) -> None:
+        self.neighbours = neighbours
+        self.config = config or FusionConfig()
+        self._clusters: dict[str, _Cluster] = {}
+        self._by_alert: dict[str, str] = {}  # alert_id -> cluster key
+        self._by_cell: dict[str, set[str]] = defaultdict(set)  # cell -> cluster keys with evidence there
+        self._pending_seq = 0
+        self._pruned_at = float("-inf")
+        self.refused: list[tuple[str, str]] = []  # (alert_id, reason) of alerts fusion does not take
+
+    # ------------------------------------------------------------------ public API
+    def add(self, alert: Alert, now: float) -> list[IncidentUpdate]:
+        """Take one alert; return the incident updates it causes (none while a cluster is pending)."""
+        if alert.kind != "operational":
+            self.refused.append((alert.alert_id, "maintenance alerts never open incidents"))
+            return []
+        self._prune(now)
+        known = self._by_alert.get(alert.alert_id)
+        if known is not None:
+            return self._update_known(self._clusters[known], alert)
+        target = self._place(alert)
+        self._attach(target, alert)
+        return self._after_change(target, alert.ts)
+
+    def tick(self, now: float) -> list[IncidentUpdate]:
+        """Forget pending clusters and incidents that ran out of time. Emits nothing (no silent drops)."""
+        self._prune(now)
+        return []
+
+    def apply_merge(self, source_id: str, target_id: str) -> list[IncidentUpdate]:
+        """Mirror a dispatcher's merge: move all of `source_id`'s evidence into `target_id`."""
+        src, dst = self._clusters.get(source_id), self._clusters.get(target_id)
+        if src is None or dst is None or src is dst or src.merged_into is not None or not dst.opened:
+            return []
+        dst.pre_merge[source_id] = dst.floor
+        for aid in list(src.alerts):
+            self._move(aid, src, dst)
+        src.merged_into = target_id
+        dst.floor = max(dst.floor, src.floor)
+        return [self._emit(dst, dst.last_ts)]
+
+    def apply_split(self, incident_id: str, alert_ids: Iterable[str], new_incident_id: str) -> list[IncidentUpdate]:
+        """Mirror a dispatcher's split: move `alert_ids` out of `incident_id` into `new_incident_id`.
+
+        Splitting a merged incident's alerts back out under its old id revives it as it was.
+        """
+        src = self._clusters.get(incident_id)
+        if src is None or not new_incident_id or new_incident_id == incident_id:
+            return []
+        moving = [aid for aid in dict.fromkeys(alert_ids) if aid in src.alerts]
+        if not moving or len(moving) == len(src.alerts):
+            return []  # nothing to move, or the split would leave an empty incident
+        dst = self._clusters.get(new_incident_id)
+        if dst is None:
+            dst = _Cluster(key=new_incident_id, opened=True)
+            self._clusters[new_incident_id] = dst
+        elif dst.merged_into is None and dst.alerts:
+            return []  # an unrelated live incident: refuse rather than mix
+        dst.merged_into = None
+        dst.opened = True
+        for aid in moving:
+            self._move(aid, src, dst)
+        if not dst.opened_at:
+            dst.opened_at = dst.first_ts
+        if new_incident_id in src.pre_merge:  # undoing a merge restores what we showed before it
+            src.floor = src.pre_merge.pop(new_incident_id)
+        return [self._emit(src, src.last_ts), self._emit(dst, dst.last_ts)]
+
+    # ------------------------------------------------------------------ inspection (tests, harness)
+    def incidents(self) -> list[IncidentUpdate]:
+        """Current view of every open (not merged-away) incident, without bumping revisions."""
+        return [self._view(c, c.last_ts) for k, c in sorted(self._clusters.items())
+                if c.opened and c.merged_into is None and c.alerts]
+
+    def where(self, alert_id: str) -> str | None:
+        """The incident id (or pending cluster key) holding an alert, if fusion still remembers it."""
+        return self._by_alert.get(alert_id)
+
+    def support(self, key: str) -> Support:
+        return self._support(self._clusters[key])
+
+    # ------------------------------------------------------------------ clustering
+    def _compatible(self, category: str, cluster: _Cluster) -> bool:
+        cats = cluster.categories
+        if category in cats:
+            return True
+        return any(category in group and cats & set(group) for group in self.config.affinity)
+
+    def _window(self, category: str, cluster: _Cluster) -> float:
+        return max([self.config.rule(category).window_s] + [self.config.rule(c).window_s for c in cluster.categories])
+
+    def _candidates(self, alert: Alert) -> list[_Cluster]:
+        keys: set[str] = set()
+        for cell in self.neighbours(alert.cell):
+            keys |= self._by_cell.get(cell, set())
+        keys |= self._by_cell.get(alert.cell, set())
+        out = []
+        for k in sorted(keys):
+            c = self._clusters[k]
+            if c.merged_into is not None or not c.alerts or not self._compatible(alert.category, c):
+                continue
+            w = self._window(alert.category, c)
+            if c.first_ts - w <= alert.ts <= c.last_ts + w:
+                out.append(c)
+        return out
+
+    def _place(self, alert: Alert) -> _Cluster:
+        """The cluster an alert joins: the oldest matching open incident, else (merged) pending ones, else new."""
+        cands = self._candidates(alert)
+        open_ = sorted((c for c in cands if c.opened), key=lambda c: (c.opened_at, c.key))
+        pending = sorted((c for c in cands if not c.opened), key=lambda c: (c.first_ts, c.key))
+        if open_:
+            target = open_[0]
+        elif pending:
+            target = pending[0]
+        else:
+            self._pending_seq += 1
+            target = _Cluster(key=f"pending-{self._pending_seq}")
+            self._clusters[target.key] = target
+            return target
+        # pending evidence near the new alert belongs to the same event: absorb it
+        for other in pending:
+            if other is not target:
+                for aid in list(other.alerts):
+                    self._move(aid, other, target)
+                self._drop(other)
+        return target
+
+    def _attach(self, cluster: _Cluster, alert: Alert) -> None:
+        clean = alert.model_copy(update={"message_ids": list(dict.fromkeys(alert.message_ids))})
+        cluster.alerts[alert.alert_id] = clean
+        self._by_alert[alert.alert_id] = cluster.key
+        self._by_cell[alert.cell].add(cluster.key)
+
+    def _move(self, alert_id: str, src: _Cluster, dst: _Cluster) -> None:
+        alert = src.alerts.pop(alert_id)
+        if not any(a.cell == alert.cell for a in src.alerts.values()):
+            self._by_cell[alert.cell].discard(src.key)
+        self._attach(dst, alert)
+
+    def _drop(self, cluster: _Cluster) -> None:
+        for aid, a in cluster.alerts.items():
+            if self._by_alert.get(aid) == cluster.key:
+                del self._by_alert[aid]
+            self._by_cell[a.cell].discard(cluster.key)
+            if not self._by_cell[a.cell]:
+                del self._by_cell[a.cell]
+        self._clusters.pop(cluster.key, None)
+
+    def _update_known(self, cluster: _Cluster, alert: Alert) -> list[IncidentUpdate]:
+        """A re-emitted alert_id: union its message ids into the existing evidence item."""
+        old = cluster.alerts[alert.alert_id]
+        ids = list(dict.fromkeys(old.message_ids + alert.message_ids))
+        merged = old.model_copy(update={
+            "message_ids": ids, "score": max(old.score, alert.score), "severity": max(old.severity, alert.severity),
+            "reason": alert.reason or old.reason, "details": {**old.details, **alert.details},
+        })
+        if merged == old:
+            return []  # at-least-once delivery: the same alert twice changes nothing
+        cluster.alerts[alert.alert_id] = merged
+        return self._after_change(cluster, alert.ts)
+
+    def _after_change(self, cluster: _Cluster, ts: float) -> list[IncidentUpdate]:
+        if cluster.opened:
+            return [self._emit(cluster, ts)]
+        if not self._corroborated(cluster):
+            return []
+        # open: the id comes from the first alert, so replays give the same ids
+        key = incident_id_for(cluster.first_alert().alert_id)
+        if key in self._clusters:  # an old incident from the same first alert (after a split): stay unique
+            key = incident_id_for(cluster.first_alert().alert_id + f"#{cluster.key}")
+        self._rekey(cluster, key)
+        cluster.opened = True
+        cluster.opened_at = max(ts, cluster.first_ts)
+        return [self._emit(cluster, ts)]
+
+    def _rekey(self, cluster: _Cluster, key: str) -> None:
+        old = cluster.key
+        del self._clusters[old]
+        cluster.key = key
+        self._clusters[key] = cluster
+        for aid, a in cluster.alerts.items():
+            self._by_alert[aid] = key
+            self._by_cell[a.cell].discard(old)
+            self._by_cell[a.cell].add(key)
+
+    def _prune(self, now: float) -> None:
+        if now - self._pruned_at < 60.0:  # a scan per minute of stream time is plenty
+            return
+        self._pruned_at = now
+        stale = []
+        for k, c in self._clusters.items():
+            if not c.alerts:
+                if c.merged_into is None:
+                    stale.append(c)
+                continue
+            w = max(self.config.rule(cat).window_s for cat in c.categories)
+            limit = w if not c.opened else max(w, self.config.retention_s)
+            if now - c.last_ts > limit:
+                stale.append(c)
+        for c in stale:
+            self._drop(c)
+        # merged-away shells are kept only while their target is
+        for k in [k for k, c in self._clusters.items() if c.merged_into and c.merged_into not in self._clusters]:
+            del self._clusters[k]
+
+    # ------------------------------------------------------------------ evidence arithmetic
+    def _support(self, cluster: _Cluster) -> Support:
+        sensors: set[str] = set()
+        cameras: set[str] = set()
+        calls: set[str] = set()
+        sources: set[str] = set()
+        for a in cluster.alerts.values():
+            if a.source == "sensor":
+                if str(a.details.get("kind", a.details.get("sensor_kind", ""))) in self.config.supporting_kinds:
+                    continue  # supports, never corroborates on its own
+                sources.add("sensor")
+                sensors.add(a.subject_id or a.alert_id)
+                if a.details.get("corroborated"):
+                    sensors.update(str(s) for s in a.details.get("agreeing_sensors", []) or [])
+            elif a.source == "video":
+                sources.add("video")
+                cameras.add(a.subject_id or a.alert_id)
+                cameras.update(str(c) for c in a.details.get("cameras", []) or [])
+            else:
+                sources.add("hotline")
+                calls.update(a.message_ids or [a.alert_id])
+        return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls))
+
+    def _corroborated(self, cluster: _Cluster) -> bool:
+        s = self._support(cluster)
+        rule = self.config.rule(self._category(cluster))
+        return ((rule.min_sources > 0 and len(s.sources) >= rule.min_sources)
+                or (rule.min_sensors > 0 and s.sensors >= rule.min_sensors)
+                or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)
+                or (rule.min_calls > 0 and s.calls >= rule.min_calls))
+
+    def _category(self, cluster: _Cluster) -> str:
+        cats = cluster.categories
+        for group in self.config.affinity:
+            for c in group:
+                if c in cats:
+                    return c
+        counts: dict[str, float] = defaultdict(float)
+        for a in cluster.alerts.values():
+            counts[a.category] += 1.0 + a.score
+        return min(counts, key=lambda c: (-counts[c], c))
+
+    def _severity(self, cluster: _Cluster, s: Support) -> int:
+        base = max(a.severity for a in cluster.alerts.values())
+        bonus = (len(s.sources) >= 2) + (len(s.sources) >= 3)
+        return int(min(4, max(cluster.floor, base + bonus)))
+
+    @staticmethod
+    def _confidence(cluster: _Cluster, s: Support) -> float:
+        """Noisy-OR across independent sources (each source's strongest alert), a little more per extra signal."""
+        miss = 1.0
+        for src in s.sources:
+            best = max(a.score for a in cluster.alerts.values() if a.source == src)
+            miss *= 1.0 - 0.8 * best
+        signals = s.sensors + s.cameras + min(s.calls, 10)
+        miss *= 0.97 ** max(0, signals - 1)
+        return round(min(0.99, max(0.01, 1.0 - miss)), 4)
+
+    def _location(self, cluster: _Cluster, category: str) -> Alert:
+        """The alert anchoring the incident's place: in the cell with the most score for the category."""
+        by_cell: dict[str, float] = defaultdict(float)
+        for a in cluster.alerts.values():
+            if a.category == category:
+                by_cell[a.cell] += a.score + 0.1
+        if not by_cell:
+            return cluster.first_alert()
+        cell = min(by_cell, key=lambda c: (-by_cell[c], c))
+        return min((a for a in cluster.alerts.values() if a.cell == cell), key=lambda a: (a.ts, a.alert_id))
+
+    def _why(self, cluster: _Cluster, category: str, s: Support, anchor: Alert) -> str:
+        parts = []
+        if s.sensors:
+            parts.append(f"{s.sensors} sensor{'s' * (s.sensors != 1)}")
+        if s.cameras:
+            parts.append(f"{s.cameras} camera{'s' * (s.cameras != 1)}")
+        if s.calls:
+            parts.append(f"{s.calls} call{'s' * (s.calls != 1)}")
+        strongest = max(cluster.alerts.values(), key=lambda a: (a.score, -a.ts, a.alert_id))
+        n = len(s.sources)
+        return (f"{category} at {anchor.cell}: " + (", ".join(parts) or "supporting readings only")
+                + f" ({n} independent source{'s' * (n != 1)}); strongest: {strongest.reason}")
+
+    def _view(self, cluster: _Cluster, ts: float) -> IncidentUpdate:
+        s = self._support(cluster)
+        category = self._category(cluster)
+        anchor = self._location(cluster, category)
+        in_cell = [a for a in cluster.alerts.values() if a.cell == anchor.cell]
+        evidence = [
+            EvidenceItem(alert_id=a.alert_id, source=a.source, ts=a.ts, reason=a.reason, subject_id=a.subject_id,
+                         score=a.score, cell=a.cell, message_ids=list(a.message_ids))
+            for a in sorted(cluster.alerts.values(), key=lambda a: (a.ts, a.alert_id))
+        ]
+        sev = self._severity(cluster, s)
+        all_sources = tuple(x for x in SOURCES_ORDER if any(a.source == x for a in cluster.alerts.values()))
+        return IncidentUpdate(
+            incident_id=cluster.key, revision=cluster.revision, ts=ts, category=category, severity=sev,
+            priority=5 - sev, cell=anchor.cell, district=anchor.district,
+            lat=sum(a.lat for a in in_cell) / len(in_cell), lon=sum(a.lon for a in in_cell) / len(in_cell),
+            opened_at=cluster.opened_at, why=self._why(cluster, category, s, anchor), sources=list(all_sources),
+            evidence=evidence, confidence=self._confidence(cluster, s),
+        )
+
+    def _emit(self, cluster: _Cluster, ts: float) -> IncidentUpdate:
+        cluster.revision += 1
+        view = self._view(cluster, ts)
+        cluster.floor = max(cluster.floor, view.severity)
+        return view

@@ -1,0 +1,229 @@
+"""Fusion: corroboration rules, attachment, evidence bookkeeping, severity, merge/split, determinism."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.fusion import CategoryRule, FusionConfig, Fuser, incident_id_for
+from streams.schemas import Alert
+
+T0 = 1_790_000_000.0
+
+
+def grid_neighbours(cell: str) -> list[str]:
+    """Cells `r<row>c<col>` on an unbounded grid, one ring, itself included."""
+    r, c = int(cell[1:4]), int(cell[5:8])
+    return [f"r{r + dr:03d}c{c + dc:03d}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+
+
+def alert(aid: str, source: str = "sensor", category: str = "waterlogging", cell: str = "r010c010",
+          ts: float = T0, score: float = 0.8, severity: int = 2, subject: str | None = None,
+          ids: list[str] | None = None, kind: str = "operational", **details) -> Alert:
+    return Alert(alert_id=aid, ts=ts, source=source, kind=kind, category=category, cell=cell, district="d1",
+                 lat=23.1, lon=113.3, score=score, severity=severity, reason=f"{source} {aid}",
+                 subject_id=subject if subject is not None else aid,
+                 message_ids=ids if ids is not None else [f"m-{aid}"], details=details)
+
+
+def fuser(**rules: CategoryRule) -> Fuser:
+    cfg = FusionConfig()
+    cfg.rules.update(rules)
+    return Fuser(neighbours=grid_neighbours, config=cfg)
+
+
+def test_lone_uncorroborated_sensor_never_opens() -> None:
+    f = fuser()
+    assert f.add(alert("s1", corroborated=False, agreeing_sensors=[]), T0) == []
+    assert f.add(alert("s1", ids=["m-s1", "m-s1b"], score=0.99, severity=4), T0 + 60) == []
+    assert f.incidents() == []
+    assert f.where("s1") is not None and f.where("s1").startswith("pending")
+
+
+def test_two_agreeing_sensors_open_and_third_attaches() -> None:
+    f = fuser()
+    assert f.add(alert("s1"), T0) == []
+    ups = f.add(alert("s2", cell="r010c011", ts=T0 + 30), T0 + 30)
+    assert len(ups) == 1
+    inc = ups[0]
+    assert inc.incident_id == incident_id_for("s1")
+    assert inc.revision == 1 and {e.alert_id for e in inc.evidence} == {"s1", "s2"}
+    assert "2 sensors" in inc.why and inc.opened_at == T0 + 30
+    ups = f.add(alert("v1", source="video", cell="r011c011", ts=T0 + 90), T0 + 90)
+    assert [u.incident_id for u in ups] == [inc.incident_id] and ups[0].revision == 2
+    assert ups[0].sources == ["sensor", "video"] and len(f.incidents()) == 1
+
+
+def test_corroborated_flag_counts_agreeing_sensors() -> None:
+    f = fuser()
+    ups = f.add(alert("s1", corroborated=True, agreeing_sensors=["s1", "s9"]), T0)
+    assert len(ups) == 1
+
+
+def test_multi_source_opens_immediately_and_min_calls_configurable() -> None:
+    f = fuser(noise=CategoryRule(min_calls=3))
+    assert f.add(alert("h1", source="hotline", category="noise", ids=["c1", "c2"]), T0) == []
+    ups = f.add(alert("h1", source="hotline", category="noise", ids=["c1", "c2", "c3"]), T0 + 5)
+    assert len(ups) == 1 and ups[0].evidence[0].message_ids == ["c1", "c2", "c3"]
+    g = fuser()
+    g.add(alert("s1", category="fire"), T0)
+    ups = g.add(alert("h1", source="hotline", category="fire", ids=["c1"]), T0 + 10)
+    assert len(ups) == 1 and ups[0].sources == ["sensor", "hotline"]
+
+
+def test_rainfall_supports_but_never_opens() -> None:
+    f = fuser()
+    for i in range(5):
+        assert f.add(alert(f"r{i}", cell=f"r010c01{i}", sensor_kind="rainfall"), T0 + i) == []
+    assert f.incidents() == []
+
+
+def test_far_away_or_late_evidence_opens_separately() -> None:
+    f = fuser()
+    f.add(alert("s1"), T0)
+    a = f.add(alert("s2"), T0 + 1)[0]
+    f.add(alert("s3", cell="r020c020", ts=T0 + 2), T0 + 2)
+    b = f.add(alert("s4", cell="r020c020", ts=T0 + 3), T0 + 3)[0]
+    assert a.incident_id != b.incident_id
+    late = T0 + 4 * 3600
+    f.add(alert("s5", ts=late), late)
+    c = f.add(alert("s6", ts=late + 1), late + 1)[0]
+    assert c.incident_id not in (a.incident_id, b.incident_id)
+
+
+def test_other_category_does_not_join_but_affine_does() -> None:
+    f = fuser()
+    f.add(alert("s1"), T0)
+    inc = f.add(alert("s2"), T0 + 1)[0]
+    assert f.add(alert("t1", category="traffic"), T0 + 2) == []
+    ups = f.add(alert("p1", category="pipe_burst", source="hotline"), T0 + 3)
+    assert ups[0].incident_id == inc.incident_id and ups[0].category == "pipe_burst"
+
+
+def test_reemitted_alert_updates_evidence_not_duplicates() -> None:
+    f = fuser()
+    f.add(alert("s1"), T0)
+    f.add(alert("s2"), T0 + 1)
+    ups = f.add(alert("h1", source="hotline", ids=["c1", "c2"]), T0 + 2)
+    again = f.add(alert("h1", source="hotline", ids=["c1", "c2"]), T0 + 3)
+    assert again == []  # redelivery changes nothing
+    grown = f.add(alert("h1", source="hotline", ids=["c2", "c3", "c3"]), T0 + 4)[0]
+    items = [e for e in grown.evidence if e.alert_id == "h1"]
+    assert len(items) == 1 and items[0].message_ids == ["c1", "c2", "c3"]
+    assert grown.revision == ups[0].revision + 1
+
+
+def test_severity_never_drops() -> None:
+    f = fuser()
+    f.add(alert("s1", severity=4, score=0.9), T0)
+    first = f.add(alert("s2", severity=1), T0 + 1)[0]
+    sevs = [first.severity]
+    for i in range(5):
+        sevs += [u.severity for u in f.add(alert(f"x{i}", severity=1, score=0.1, source="hotline"), T0 + 2 + i)]
+    assert sevs == sorted(sevs) and sevs[0] == 4
+
+
+def test_severity_rises_with_independent_sources() -> None:
+    f = fuser()
+    f.add(alert("s1", severity=2), T0)
+    a = f.add(alert("s2", severity=2), T0 + 1)[0]
+    b = f.add(alert("v1", source="video", severity=2), T0 + 2)[0]
+    c = f.add(alert("h1", source="hotline", severity=2), T0 + 3)[0]
+    assert (a.severity, b.severity, c.severity) == (2, 3, 4)
+    assert a.confidence < b.confidence < c.confidence and c.priority == 1
+
+
+def test_maintenance_alert_refused() -> None:
+    f = fuser()
+    assert f.add(alert("f1", kind="maintenance", category="sensor_fault"), T0) == []
+    assert f.refused and f.refused[0][0] == "f1"
+
+
+def _two_incidents() -> tuple[Fuser, str, str]:
+    f = fuser()
+    f.add(alert("s1"), T0)
+    a = f.add(alert("s2"), T0 + 1)[0].incident_id
+    f.add(alert("s3", cell="r030c030"), T0 + 2)
+    b = f.add(alert("s4", cell="r030c030", severity=3), T0 + 3)[0].incident_id
+    return f, a, b
+
+
+def _state(f: Fuser) -> dict[str, tuple]:
+    return {u.incident_id: (u.severity, u.category, tuple((e.alert_id, tuple(e.message_ids)) for e in u.evidence))
+            for u in f.incidents()}
+
+
+def test_merge_then_split_is_reversible() -> None:
+    f, a, b = _two_incidents()
+    before = _state(f)
+    merged = f.apply_merge(a, b)
+    assert [u.incident_id for u in merged] == [b] and len(merged[0].evidence) == 4
+    assert [u.incident_id for u in f.incidents()] == [b]
+    # later evidence near the merged-away incident goes to the survivor
+    ups = f.add(alert("s1", ids=["m-s1", "m-s1x"]), T0 + 5)
+    assert ups[0].incident_id == b
+    f2, a2, b2 = _two_incidents()
+    f2.apply_merge(a2, b2)
+    split = f2.apply_split(b2, ["s1", "s2"], a2)
+    assert {u.incident_id for u in split} == {a2, b2}
+    assert _state(f2) == before
+    assert f2.apply_merge(a2, a2) == [] and f2.apply_split(b2, ["nope"], "INC-x") == []
+
+
+def test_split_off_new_incident_and_later_evidence_follows_alert() -> None:
+    f, a, _ = _two_incidents()
+    f.add(alert("h1", source="hotline", ids=["c1"]), T0 + 4)
+    ups = f.apply_split(a, ["h1"], "INC-split-1")
+    assert {u.incident_id for u in ups} == {a, "INC-split-1"}
+    grown = f.add(alert("h1", source="hotline", ids=["c1", "c2"]), T0 + 6)
+    assert grown[0].incident_id == "INC-split-1"
+
+
+def _stream(seed_alerts: list[tuple[int, int, int, int, int]]) -> list[Alert]:
+    """Small alert streams from integers: (alert no., source, cell offset, dt, id growth)."""
+    out = []
+    t = T0
+    sources = ["sensor", "video", "hotline"]
+    for n, src, off, dt, grow in seed_alerts:
+        t += dt
+        ids = [f"m{n}-{k}" for k in range(grow + 1)]
+        out.append(alert(f"a{n}", source=sources[src], cell=f"r010c{10 + off:03d}", ts=t, ids=ids,
+                         subject=f"sub{n}", score=0.5 + 0.1 * src))
+    return out
+
+
+STREAMS = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 2), st.integers(0, 6), st.integers(0, 900),
+                             st.integers(0, 3)), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(STREAMS)
+def test_evidence_ids_never_lost_or_duplicated(spec) -> None:
+    f = fuser()
+    sent: dict[str, set[str]] = {}
+    for a in _stream(spec):
+        f.add(a, a.ts)
+        sent.setdefault(a.alert_id, set()).update(a.message_ids)
+    seen: dict[str, list[str]] = {}
+    for inc in f.incidents():
+        for e in inc.evidence:
+            assert e.alert_id not in seen, "an alert appears in two incidents"
+            assert len(e.message_ids) == len(set(e.message_ids))
+            seen[e.alert_id] = e.message_ids
+    for aid, ids in sent.items():
+        where = f.where(aid)
+        assert where is not None
+        if aid in seen:
+            assert set(seen[aid]) == ids
+        else:
+            assert where.startswith("pending")
+
+
+@settings(max_examples=30, deadline=None)
+@given(STREAMS)
+def test_deterministic_for_a_given_input_order(spec) -> None:
+    def run() -> list[str]:
+        f = fuser()
+        return [u.model_dump_json() for a in _stream(spec) for u in f.add(a, a.ts)]
+
+    assert run() == run()
