@@ -1,0 +1,114 @@
+"""Many sensors' detectors as numpy arrays, updated by one vectorised step per batch of readings.
+
+Runs the same `detectors.core.step` as the single-series object, so a slot's scores equal those
+of a `SeriesDetector` fed the same readings in the same order (tested)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from detectors import core
+from detectors.explain import describe_fields
+
+
+class DetectorBank:
+    """State of N detectors in column-major arrays; slots are allocated per sensor id on demand."""
+
+    def __init__(self, capacity: int = 1024, **kw: Any) -> None:
+        self.p = core.Params(**kw)
+        self._ids: dict[str, int] = {}
+        self._cap = 0
+        self._st = np.empty((core.NF, 0))
+        self._kb = np.empty((3, 0))  # seasonal mean, seasonal scale, visits; slot-major, n_bins each
+        self._mark = np.empty(0, dtype=np.int64)
+        self._grow(max(16, capacity))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _grow(self, need: int) -> None:
+        cap = max(need, 2 * self._cap)
+        st = np.empty((core.NF, cap))
+        st[:] = np.asarray(core.INIT_ROW)[:, None]
+        st[:, : self._cap] = self._st
+        kb = np.zeros((3, cap * self.p.n_bins))
+        kb[:, : self._kb.shape[1]] = self._kb
+        self._st, self._kb, self._cap = st, kb, cap
+        self._mark = np.full(cap, -1, dtype=np.int64)
+
+    def slots(self, sensor_ids: Sequence[str]) -> np.ndarray:
+        """Stable slot per sensor id (new ids get fresh detectors)."""
+        ids = self._ids
+        out = np.empty(len(sensor_ids), dtype=np.int64)
+        for i, sid in enumerate(sensor_ids):
+            j = ids.get(sid)
+            if j is None:
+                j = ids[sid] = len(ids)
+            out[i] = j
+        if len(ids) > self._cap:
+            self._grow(len(ids))
+        return out
+
+    def slot_of(self, sensor_id: str) -> int | None:
+        return self._ids.get(sensor_id)
+
+    def update(self, idx: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Apply readings in the given order (a slot may repeat) and return their scores."""
+        idx = np.asarray(idx, dtype=np.int64)
+        ts = np.asarray(ts, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        m = len(idx)
+        if m == 0:
+            return np.zeros(0)
+        if not (len(ts) == m == len(values)):
+            raise ValueError("idx, ts and values must have the same length")
+        if idx.min() < 0 or idx.max() >= len(self._ids):
+            raise ValueError("unknown slot: allocate it with slots() first")
+        scores = np.empty(m)
+        mark = self._mark
+        pos = np.arange(m)
+        mark[idx] = pos
+        if bool((mark[idx] == pos).all()):  # every slot once: one vectorised round
+            self._round(idx, ts, values, scores, None)
+        else:
+            for sel in _rounds(idx):
+                self._round(idx[sel], ts[sel], values[sel], scores, sel)
+        return scores
+
+    def _round(self, idx: np.ndarray, ts: np.ndarray, x: np.ndarray, scores: np.ndarray, sel: Any) -> None:
+        p = self.p
+        s = self._st[:, idx]
+        tmax = s[2]
+        t = np.where(np.isfinite(ts), ts, np.where(tmax > -1e299, tmax, 0.0))
+        b = core.bin_of(np, t, p).astype(np.int64)
+        flat = idx * p.n_bins + b
+        kb = self._kb[:, flat]
+        with np.errstate(all="ignore"):
+            new, Sb, Vb, Cb, sc = core.step(np, p, t, x, s, kb[0], kb[1], kb[2])
+        self._st[:, idx] = np.stack(new)
+        self._kb[:, flat] = np.stack((Sb, Vb, Cb))
+        if sel is None:
+            scores[:] = sc
+        else:
+            scores[sel] = sc
+
+    def explain(self, slot: int) -> dict:
+        """For the slot's last reading: expected value, deviation in sigmas, anomaly type, ..."""
+        return describe_fields(dict(zip(core.FIELDS, self._st[:, int(slot)].tolist())))
+
+    def field(self, name: str, slots: np.ndarray) -> np.ndarray:
+        """A state/output column (see detectors.core.FIELDS) for some slots, e.g. 'kind' or 'sig'."""
+        return self._st[core.FIELDS.index(name), slots]
+
+
+def _rounds(idx: np.ndarray) -> list[np.ndarray]:
+    """Positions grouped by occurrence rank of their slot: round r holds each slot's r-th reading."""
+    order = np.argsort(idx, kind="stable")
+    s = idx[order]
+    start = np.r_[True, s[1:] != s[:-1]]
+    first_pos = np.maximum.accumulate(np.where(start, np.arange(len(s)), 0))
+    rank = np.empty(len(s), dtype=np.int64)
+    rank[order] = np.arange(len(s)) - first_pos
+    return [np.nonzero(rank == r)[0] for r in range(int(rank.max()) + 1)]

@@ -1,0 +1,209 @@
+"""The one piece of detector math, written once and run two ways: on Python floats (one series)
+and on numpy arrays (a bank of sensors), so both paths give the same scores by construction.
+
+Model (causal, O(1) per reading, no per-series tuning):
+- forecast = slow level + seasonal[bin] + recent deviation (bin = hour of day x weekday/weekend in
+  local time; the season is learnt against the slow level so a fast level cannot swallow it), all
+  updated with winsorised residuals so a spike does not drag the model;
+- residual scale = mean of a slow global and a per-bin mean absolute residual, floored by the
+  value resolution (integer counters) and a fast scale (so a noisier regime is not one long alarm);
+- calibration: streaming 90% / 99% quantiles of |residual/scale| anchor an exponential tail
+  (peaks-over-threshold, as in SPOT), so the point surprise is in decades of tail probability
+  (-log10 p) and comparable across series whatever their noise shape;
+- other evidence, each also in decades: variance ratio (fast vs slow scale), drift (deseasonalised
+  level vs a slow baseline), stuck (run of identical values, each repeat costing -log10 of how
+  likely a repeat is at this resolution and scale), gap (time since the last valid reading vs the
+  usual sampling interval; NaN / inf values count as missing);
+- score = max surprise / S_FULL, clipped to [0, 1]: 0.5 means p ~ 1e-5 whatever the sensor.
+
+Divisions are always by floored positive quantities: the scalar path must never raise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
+          "acc", "krun", "zrun", "M", "racc",
+          # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
+          # the raw value, the gap ratio and the timestamp of the reading
+          "f", "sig", "kind", "S", "xv", "gap", "ts")
+NF = len(FIELDS)
+NSTATE = 18  # the first NSTATE fields are model state, the rest are outputs
+INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0,
+        "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
+INIT_ROW = tuple(INIT[k] for k in FIELDS)
+
+DEFAULT_THRESHOLD = 0.35  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
+
+KINDS = ("normal", "spike", "dip", "level_shift", "variance", "stuck", "drift", "gap")
+K_NONE, K_SPIKE, K_DIP, K_SHIFT, K_VAR, K_STUCK, K_DRIFT, K_GAP = range(8)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Defaults chosen once on the tuning split of `cityops evaluate detectors`, for all sensors."""
+
+    utc_offset_h: float = 8.0  # local time of the city (Guangzhou / Beijing / Hangzhou)
+    bins_per_day: int = 24
+    n_warm: int = 24  # readings before any score is given
+    s_full: float = 10.0  # surprise (decades) that maps to score 1
+    a_level: float = 0.3
+    g_min: float = 0.1  # slowest seasonal-bin learning rate
+    c_min: float = 3.0  # a bin is trusted after this many visits
+    clip_k: float = 4.0  # residuals are winsorised at this many scales for learning
+    var_clip: float = 6.0
+    a_ss: float = 0.005
+    a_sf: float = 0.1
+    rel_floor: float = 1e-4
+    abs_floor: float = 1e-9
+    eta: float = 0.05  # quantile step
+    k_min: float = 0.6  # tail-shape bounds
+    k_max: float = 1.6
+    v0: float = 2.2  # fast/slow scale ratio that starts to count as a variance change
+    v_slope: float = 2.0
+    a_mid: float = 0.005  # slow level
+    a_base: float = 0.001  # drift baseline
+    a_dev: float = 0.001
+    d0: float = 6.0
+    d_slope: float = 0.7
+    n_drift: int = 150
+    run_margin: float = 1.0
+    k_stuck: float = 5.0
+    p_rep_min: float = 1e-3
+    stuck_margin: float = 3.0
+    a_dt: float = 0.05
+    gap_ratio: float = 4.0
+    gap_slope: float = 0.5
+
+    @property
+    def n_bins(self) -> int:
+        return 2 * self.bins_per_day
+
+
+def bin_of(xp: Any, t: Any, p: Params) -> Any:
+    """Seasonal bin (as float) of a timestamp: hour-of-day slot, + bins_per_day on weekends."""
+    tl = t + p.utc_offset_h * 3600.0
+    day = tl // 86400.0
+    slot = (tl - day * 86400.0) // (86400.0 / p.bins_per_day)
+    weekend = ((day + 3.0) % 7.0) >= 5.0  # 1970-01-01 was a Thursday (weekday 3)
+    b = slot + xp.where(weekend, float(p.bins_per_day), 0.0)
+    return xp.minimum(xp.maximum(b, 0.0), float(p.n_bins - 1))
+
+
+class ScalarOps:
+    """The few array functions the core needs, on Python floats (both branches are evaluated)."""
+
+    isfinite = staticmethod(math.isfinite)
+    maximum = staticmethod(max)
+    minimum = staticmethod(min)
+    abs = staticmethod(abs)
+    log10 = staticmethod(math.log10)
+
+    @staticmethod
+    def where(c: bool, a: float, b: float) -> float:
+        return a if c else b
+
+
+def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) -> tuple:
+    """One reading per slot: returns (new fields tuple in FIELDS order, Sb, Vb, Cb, score).
+
+    `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
+    `x` may be NaN/inf (missing).
+    """
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc) = s[:NSTATE]
+    w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
+    valid = xp.isfinite(x)
+    x = w(valid, x, 0.0)
+    has = n > 0.5
+    warm = n >= p.n_warm
+    learn = valid & has
+
+    # -- sampling: gap since the last valid reading, against the usual interval
+    dt = w(has, t - tlast, 0.0)
+    known_dt = dtm > 0.0
+    gap = w(known_dt, dt / mx(dtm, 1e-9), 0.0)
+    s_gap = w(warm, mx(gap - p.gap_ratio, 0.0) * p.gap_slope, 0.0)
+    dtm_n = w(learn & (dt > 0.0), w(known_dt, dtm + p.a_dt * (mn(dt, 4.0 * dtm) - dtm), dt), dtm)
+
+    # -- forecast residual and its calibrated surprise
+    f = w(has, M + Sb + L, x)
+    e = w(learn, x - f, 0.0)
+    ae = ab(e)
+    floor = 0.5 * res + p.rel_floor * ab(f) + p.abs_floor
+    base = mx(0.5 * (ss + w(Cb >= p.c_min, Vb, ss)), floor)
+    scale = mx(base, sf)
+    z = e / scale
+    az = ab(z)
+    # tail log10 p = -(z/q90)^k through both quantiles: k=1 exponential, ~1.5 Gaussian, <1 heavier
+    kt = mn(mx(0.30103 / xp.log10(mx(q99 / mx(q90, 0.1), 1.05)), p.k_min), p.k_max)
+    s_pt = w(az > q90, (mx(az, 1e-9) / mx(q90, 0.1)) ** kt, az / mx(q90, 0.1))
+    s_pt = w(learn, s_pt * mn((Cb + 1.0) / (p.c_min + 1.0), 1.0), 0.0)
+    # consecutive same-side tail residuals multiply their probabilities: surprises add up, so a
+    # level shift or a surge is seen early even when each reading alone is borderline
+    sgn = w(z > 0.0, 1.0, -1.0)
+    racc_n = w(learn, w(az > q90, w(racc * z > 0.0, racc + sgn * s_pt, sgn * s_pt), 0.0), racc)
+    s_run = mx(ab(racc_n) - p.run_margin, 0.0)
+
+    # -- variance change: fast scale against the slow one
+    s_var = mx(sf / base - p.v0, 0.0) * p.v_slope
+
+    # -- stuck: identical values, each repeat as unlikely as the resolution is fine vs the scale
+    same = learn & (x == xlast)
+    p_rep = mn(mx(0.5 * res / scale, p.p_rep_min), 0.9)
+    acc_n = w(same, acc - xp.log10(p_rep), w(valid, 0.0, acc))
+    krun_n = w(same, krun + 1.0, w(valid, 0.0, krun))
+    s_stuck = w(krun_n >= p.k_stuck, mx(acc_n - p.stuck_margin, 0.0), 0.0)
+    d = ab(x - xlast)
+    res_n = w(learn & (d > 0.0), w(res > 0.0, mn(res, d), d), res)
+
+    # -- learning (valid readings only), winsorised so outliers do not teach the model:
+    #    M slow level, Sb season relative to M, L the recent deviation from both (persistence)
+    lim = w(warm, p.clip_k * scale, 1e300)
+    xc = f + mx(mn(e, lim), -lim)
+    g = mx(1.0 / (Cb + 1.0), p.g_min)
+    Sb_n = w(learn, Sb + g * (xc - M - Sb), Sb)
+    M_n = w(valid, w(has, M + mx(1.0 / (n + 1.0), p.a_mid) * (xc - Sb - M), x), M)
+    L_n = w(learn, L + p.a_level * (xc - M_n - Sb_n - L), w(valid, 0.0, L))
+    vlim = w(warm, p.var_clip * base, 1e300)
+    aec = mn(ae, vlim)
+    Vb_n = w(learn, w(Cb > 0.5, Vb + g * (aec - Vb), aec), Vb)
+    Cb_n = w(learn, Cb + 1.0, Cb)
+    ss_n = w(learn, ss + mx(1.0 / mx(n, 1.0), p.a_ss) * (aec - ss), ss)
+    sf_n = w(learn, w(n > 1.5, sf + p.a_sf * (aec - sf), aec), sf)
+
+    # -- drift: the slow level against a slower baseline, in units of its usual wander
+    zd = ab(M_n - B) / mx(D, floor)
+    s_drift = w(n >= p.n_drift, mx(zd - p.d0, 0.0) * p.d_slope, 0.0)
+    B_n = w(valid, B + mx(1.0 / (n + 1.0), p.a_base) * (M_n - B), B)
+    dd = ab(M_n - B_n)
+    D_n = w(learn, D + mx(1.0 / mx(n, 1.0), p.a_dev) * (mn(dd, w(n > 50.0, 3.0 * D, 1e300)) - D), D)
+
+    # -- streaming quantiles of |z| (the calibration)
+    upd_q = learn & warm
+    q90_n = w(upd_q, q90 + p.eta * w(az > q90, 0.9, -0.1), q90)
+    q99_n = w(upd_q, mx(q99 + p.eta * w(az > q99, 0.99, -0.01), q90_n + 0.5), q99)
+    exc = az > q99
+    zrun_n = w(valid, w(exc, w(z > 0.0, mx(zrun, 0.0) + 1.0, mn(zrun, 0.0) - 1.0), 0.0), zrun)
+
+    # -- combine: the strongest piece of evidence, in decades of tail probability
+    s_pt = mx(s_pt, s_run)
+    s_var = w(learn, s_var, 0.0)
+    s_drift = w(learn, s_drift, 0.0)
+    s_stuck = w(valid, s_stuck, 0.0)
+    S = w(warm, mx(mx(mx(s_pt, s_var), mx(s_drift, s_stuck)), s_gap), 0.0)
+    k_pt = w(ab(zrun_n) >= 3.0, float(K_SHIFT), w(z > 0.0, float(K_SPIKE), float(K_DIP)))
+    kind = w(S < 1.0, float(K_NONE),
+             w(s_gap >= S, float(K_GAP),
+               w(s_stuck >= S, float(K_STUCK),
+                 w(s_pt >= S, k_pt,
+                   w(s_var >= S, float(K_VAR), float(K_DRIFT))))))
+    score = mn(S / p.s_full, 1.0)
+
+    new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
+           sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
+           f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
+    return new, Sb_n, Vb_n, Cb_n, score
