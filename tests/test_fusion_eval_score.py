@@ -1,0 +1,85 @@
+"""Evaluation scoring on a tiny hand-made truth and incident set (no simulator, no broker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cityops.evaluation.city_score import score, table
+from streams.schemas import EvidenceItem, IncidentUpdate, ScenarioTruth
+
+T0 = 1_790_000_000.0
+
+
+def nb(cell: str) -> list[str]:
+    r, c = int(cell[1:4]), int(cell[5:8])
+    return [f"r{r + dr:03d}c{c + dc:03d}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+
+
+def truth(sid: str, typ: str, cell: str, start: float, end: float, strength: float = 0.8,
+          operational: bool = True, sensors: list[str] | None = None, **details) -> ScenarioTruth:
+    return ScenarioTruth(scenario_id=sid, type=typ, start=start, end=end, cells=[cell], district="d1", lat=23.1,
+                         lon=113.3, strength=strength, operational=operational, sensors=sensors or [],
+                         details=details)
+
+
+def upd(iid: str, cat: str, cell: str, opened: float, rev: int = 1, subjects: tuple[str, ...] = ("x",)) -> IncidentUpdate:
+    ev = [EvidenceItem(alert_id=f"{iid}-{s}", source="sensor", ts=opened, reason="r", subject_id=s, cell=cell,
+                       message_ids=[f"m-{s}"]) for s in subjects]
+    return IncidentUpdate(incident_id=iid, revision=rev, ts=opened, category=cat, severity=2, priority=3, cell=cell,
+                          district="d1", lat=23.1, lon=113.3, opened_at=opened, why="w", sources=["sensor"],
+                          evidence=ev)
+
+
+@pytest.fixture()
+def report() -> dict:
+    truths = [
+        truth("w1", "waterlogging", "r010c010", T0, T0 + 3600, strength=0.9),
+        truth("w2", "waterlogging", "r050c050", T0, T0 + 3600, strength=0.2),  # missed (weak)
+        truth("f1", "building_fire", "r020c020", T0 + 100, T0 + 1000, strength=0.5),
+        truth("s1", "sensor_fault", "r030c030", T0, T0 + 7200, operational=False, sensors=["wl-9"], kind="water_level"),
+        truth("s2", "sensor_fault", "r040c040", T0, T0 + 7200, operational=False, sensors=["pm-1"], kind="pm25"),
+    ]
+    updates = [
+        upd("A", "waterlogging", "r011c011", T0 + 600),  # neighbour cell: matches w1
+        upd("A", "waterlogging", "r011c011", T0 + 600, rev=2),
+        upd("B", "pipe_burst", "r010c010", T0 + 900),  # compatible: a second incident for w1
+        upd("C", "fire", "r020c020", T0 + 400),  # f1, delay 300
+        upd("D", "traffic", "r020c020", T0 + 400),  # wrong category: false
+        upd("E", "waterlogging", "r030c030", T0 + 50, subjects=("wl-9",)),  # the fault raised as an incident
+        upd("F", "fire", "r090c090", T0 + 10),  # nowhere near anything: false
+        upd("G", "fire", "r020c020", T0 + 90_000),  # too late for f1: false
+    ]
+    return score(truths, updates, nb, n_sensors=2000, t0=T0, t1=T0 + 86_400, slack_s=1800)
+
+
+def test_overall_figures(report: dict) -> None:
+    o = report["overall"]
+    assert (o["scenarios"], o["faults"], o["detected"]) == (3, 2, 2)
+    assert o["recall"] == pytest.approx(2 / 3)
+    assert (o["true_incidents"], o["fault_incidents"], o["false_incidents"]) == (3, 1, 3)
+    assert o["precision"] == pytest.approx(3 / 7)
+    assert o["incidents_per_event"] == pytest.approx(1.5)
+    assert o["fault_incident_rate"] == pytest.approx(0.5)
+    assert o["median_delay_s"] == pytest.approx((600 + 300) / 2)
+    assert o["false_per_1000_sensors_day"] == pytest.approx(3 / 2 / 1)
+    assert o["recall_by_band"]["strong"] == {"n": 1, "detected": 1, "recall": 1.0}
+    assert o["recall_by_band"]["weak"]["recall"] == 0.0
+
+
+def test_by_type_has_the_same_keys_and_charges_false_incidents(report: dict) -> None:
+    bt = report["by_type"]
+    for key in ("recall", "precision", "incidents_per_event", "fault_incident_rate", "median_delay_s"):
+        assert all(key in s for s in bt.values())
+    assert bt["waterlogging"]["recall"] == 0.5 and bt["waterlogging"]["incidents_per_event"] == 2.0
+    fire = bt["building_fire"]
+    assert fire["recall"] == 1.0 and fire["false_incidents"] == 2 and fire["precision"] == pytest.approx(1 / 3)
+    assert fire["median_delay_s"] == 300
+    assert bt["sensor_fault"]["fault_incident_rate"] == 0.5 and bt["sensor_fault"]["recall"] is None
+    assert bt["traffic_jam"]["false_incidents"] == 1
+
+
+def test_operator_load_and_table(report: dict) -> None:
+    load = report["operator_load"]
+    assert load["bins"] == 144 and load["max_per_10min"] == 4  # C, D, E, F open in the first 10 minutes
+    text = table(report)
+    assert "OVERALL" in text and "building_fire" in text and "recall by strength band" in text
