@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
-          "acc", "krun", "zrun", "M", "racc",
+          "acc", "krun", "zrun", "M", "racc", "glong", "rmax",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
           "f", "sig", "kind", "S", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 18  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 20  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
-        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0,
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
@@ -72,12 +72,15 @@ class Params:
     d_slope: float = 0.7
     n_drift: int = 150
     run_margin: float = 1.0
+    r_sink: float = 0.01  # decades per reading
     k_stuck: float = 5.0
     p_rep_min: float = 1e-3
     stuck_margin: float = 3.0
     a_dt: float = 0.05
     gap_ratio: float = 4.0
     gap_slope: float = 0.5
+    gap_long: float = 1.5
+    gap_decay: float = 0.995
 
     @property
     def n_bins(self) -> int:
@@ -114,7 +117,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
     x = w(valid, x, 0.0)
@@ -126,7 +129,11 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
     dt = w(has, t - tlast, 0.0)
     known_dt = dtm > 0.0
     gap = w(known_dt, dt / mx(dtm, 1e-9), 0.0)
-    s_gap = w(warm, mx(gap - p.gap_ratio, 0.0) * p.gap_slope, 0.0)
+    # a silence as long as recent ones (a metro station closed at night) is not news: the bar is
+    # the larger of a few usual intervals and a decaying maximum of past silences
+    bar = mx(p.gap_ratio, p.gap_long * glong / mx(dtm, 1e-9))
+    s_gap = w(warm & known_dt, mx(gap - bar, 0.0) * p.gap_slope, 0.0)
+    glong_n = w(learn, mx(dt, glong * p.gap_decay), glong)
     dtm_n = w(learn & (dt > 0.0), w(known_dt, dtm + p.a_dt * (mn(dt, 4.0 * dtm) - dtm), dt), dtm)
 
     # -- forecast residual and its calibrated surprise
@@ -153,8 +160,9 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
 
     # -- stuck: identical values, each repeat as unlikely as the resolution is fine vs the scale
     same = learn & (x == xlast)
-    p_rep = mn(mx(0.5 * res / scale, p.p_rep_min), 0.9)
-    acc_n = w(same, acc - xp.log10(p_rep), w(valid, 0.0, acc))
+    # the usual change at this hour decides how odd a repeat is (car parks sit still at night)
+    p_rep = mn(mx(0.5 * res / mx(Vb, floor), p.p_rep_min), 0.9)
+    acc_n = w(same, acc - w(Cb >= p.c_min, xp.log10(p_rep), 0.0), w(valid, 0.0, acc))
     krun_n = w(same, krun + 1.0, w(valid, 0.0, krun))
     s_stuck = w(krun_n >= p.k_stuck, mx(acc_n - p.stuck_margin, 0.0), 0.0)
     d = ab(x - xlast)
@@ -193,7 +201,16 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
     s_pt = mx(s_pt, s_run)
     s_var = w(learn, s_var, 0.0)
     s_drift = w(learn, s_drift, 0.0)
-    s_stuck = w(valid, s_stuck, 0.0)
+    # stuck, drift and variance are states, not events: report them when they reach a new high (one
+    # more decade than last reported; stuck only until it is certain); the bar sinks slowly so a
+    # lasting condition is re-reported now and then, not on every reading
+    s_stuck = w(valid & (s_stuck <= p.s_full), s_stuck, 0.0)
+    slow = mx(mx(s_drift, s_var), s_stuck)
+    emit = slow >= rmax + 1.0
+    rmax_n = w(emit, slow, mx(rmax - p.r_sink, 0.0))
+    s_drift = w(emit, s_drift, 0.0)
+    s_var = w(emit, s_var, 0.0)
+    s_stuck = w(emit, s_stuck, 0.0)
     S = w(warm, mx(mx(mx(s_pt, s_var), mx(s_drift, s_stuck)), s_gap), 0.0)
     k_pt = w(ab(zrun_n) >= 3.0, float(K_SHIFT), w(z > 0.0, float(K_SPIKE), float(K_DIP)))
     kind = w(S < 1.0, float(K_NONE),
@@ -205,5 +222,5 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
-           f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
+           glong_n, rmax_n, f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
     return new, Sb_n, Vb_n, Cb_n, score
