@@ -125,6 +125,7 @@ class Support:
     sensors: int
     cameras: int
     calls: int
+    core: bool = True  # some evidence is more than supporting
 
 
 class Fuser:
@@ -337,30 +338,39 @@ class Fuser:
             del self._clusters[k]
 
     # ------------------------------------------------------------------ evidence arithmetic
+    def is_supporting(self, a: Alert) -> bool:
+        """Evidence that strengthens an incident but never opens one alone (rain, parked cars, small crowds)."""
+        if a.details.get("supporting"):
+            return True
+        return a.source == "sensor" and str(a.details.get("kind", a.details.get("sensor_kind", ""))) in \
+            self.config.supporting_kinds
+
     def _support(self, cluster: _Cluster) -> Support:
         sensors: set[str] = set()
         cameras: set[str] = set()
         calls: set[str] = set()
         sources: set[str] = set()
+        core = False
         for a in cluster.alerts.values():
+            sources.add(a.source)
+            if self.is_supporting(a):
+                continue  # counts as a source next to real evidence, never as a signal of its own
+            core = True
             if a.source == "sensor":
-                if str(a.details.get("kind", a.details.get("sensor_kind", ""))) in self.config.supporting_kinds:
-                    continue  # supports, never corroborates on its own
-                sources.add("sensor")
                 sensors.add(a.subject_id or a.alert_id)
                 if a.details.get("corroborated"):
                     sensors.update(str(s) for s in a.details.get("agreeing_sensors", []) or [])
             elif a.source == "video":
-                sources.add("video")
                 cameras.add(a.subject_id or a.alert_id)
                 cameras.update(str(c) for c in a.details.get("cameras", []) or [])
             else:
-                sources.add("hotline")
                 calls.update(a.message_ids or [a.alert_id])
-        return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls))
+        return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core)
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
+        if not s.core:
+            return False  # supporting evidence alone (rain everywhere, parked cars) never opens an incident
         rule = self.config.rule(self._category(cluster))
         return ((rule.min_sources > 0 and len(s.sources) >= rule.min_sources)
                 or (rule.min_sensors > 0 and s.sensors >= rule.min_sensors)
@@ -429,12 +439,11 @@ class Fuser:
             for a in sorted(cluster.alerts.values(), key=lambda a: (a.ts, a.alert_id))
         ]
         sev = self._severity(cluster, s)
-        all_sources = tuple(x for x in SOURCES_ORDER if any(a.source == x for a in cluster.alerts.values()))
         return IncidentUpdate(
             incident_id=cluster.key, revision=cluster.revision, ts=ts, category=category, severity=sev,
             priority=5 - sev, cell=anchor.cell, district=anchor.district,
             lat=sum(a.lat for a in in_cell) / len(in_cell), lon=sum(a.lon for a in in_cell) / len(in_cell),
-            opened_at=cluster.opened_at, why=self._why(cluster, category, s, anchor), sources=list(all_sources),
+            opened_at=cluster.opened_at, why=self._why(cluster, category, s, anchor), sources=list(s.sources),
             evidence=evidence, confidence=self._confidence(cluster, s),
         )
 

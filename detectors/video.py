@@ -6,9 +6,11 @@ same type by cameras whose fields of view overlap, close in time, are one object
 re-emitted under the same alert_id as it grows (more cameras, frames doubling), and flushed once more
 when the object goes quiet, so every accepted event id ends up in exactly one alert.
 
-Camera health is judged against each camera's own usual rate: a camera silent for much longer than
-its usual gap between events, or flooding far above its usual rate, raises a maintenance alert
-(category "camera_fault"), never an incident; a flooding camera's events are held back meanwhile.
+Camera health is judged against each camera's own usual rate (learned per hour bucket): a camera
+silent for much longer than its usual gap between sightings, or flooding far above its usual rate,
+raises a maintenance alert (category "camera_fault"), never an incident; a flooding camera's events
+are held back meanwhile. Parked cars and everyday-size crowds are marked `details["supporting"]`:
+fusion uses them next to other evidence but never opens an incident on them alone.
 Events this stage does not use are counted and kept (bounded) in `rejected` with the reason.
 """
 
@@ -29,8 +31,8 @@ CATEGORY_OF_TYPE: dict[str, str] = {
 }
 
 DEFAULT_MIN_CONFIDENCE: dict[str, float] = {
-    "standing_water": 0.6, "smoke_fire": 0.55, "crowd": 0.6,
-    "traffic_accident": 0.6, "illegal_parking": 0.7, "fallen_person": 0.6,
+    "standing_water": 0.5, "smoke_fire": 0.5, "crowd": 0.5,
+    "traffic_accident": 0.5, "illegal_parking": 0.6, "fallen_person": 0.5,
 }
 
 BASE_SEVERITY: dict[str, int] = {
@@ -52,18 +54,25 @@ class VideoConfig:
     max_age_s: float = 6 * 3600.0
     #: events needed before a camera's usual rate is trusted
     baseline_events: int = 10
-    #: silent when quiet for longer than max(silent_min_s, silent_factor × usual gap)
-    silent_factor: float = 8.0
-    silent_min_s: float = 1800.0
+    #: silent when quiet for longer than max(silent_min_s, silent_factor × usual gap between bursts);
+    #: 12 gaps of a Poisson stream pass unseen with probability e^-12, even across a quiet night
+    silent_factor: float = 12.0
+    silent_min_s: float = 4 * 3600.0
     #: flooding when more than max(flood_min_events, flood_factor × usual) events arrive within flood_window_s
     flood_window_s: float = 60.0
     flood_factor: float = 10.0
     flood_min_events: int = 30
     #: the usual rate is learned from event counts per bucket of this length (exponentially weighted)
-    rate_bucket_s: float = 600.0
+    rate_bucket_s: float = 3600.0
     rate_alpha: float = 0.05
-    baseline_buckets: int = 6  # before this many buckets, the mean rate so far is used
+    baseline_buckets: int = 24  # a camera's usual rate is trusted after this many buckets (a day)
     crowd_critical: int = 500  # a crowd this large is severe on its own
+    #: a crowd smaller than this is everyday life (a metro exit at rush hour): evidence only next to other sources
+    crowd_alert_count: int = 200
+    #: types that support an incident but never open one alone (a parked car is not a jam)
+    supporting_types: frozenset[str] = frozenset({"illegal_parking"})
+    #: frames closer than this belong to one burst; silence is judged on bursts (tracks), not frames
+    burst_gap_s: float = 30.0
     rejected_kept: int = 1000
 
 
@@ -75,8 +84,10 @@ class _Camera:
     events: int = 0
     bucket_start: float = 0.0
     bucket_count: int = 0
+    bucket_bursts: int = 0
     buckets: int = 0  # finished buckets learned from
-    rate: float = 0.0  # usual events per second (exponentially weighted over buckets)
+    rate: float = 0.0  # usual events (frames) per second, exponentially weighted over buckets
+    burst_rate: float = 0.0  # usual bursts (tracks) per second
     recent: deque = field(default_factory=deque)  # event times within the flood window
     silent: bool = False
     flooding: bool = False
@@ -205,9 +216,10 @@ class VideoStage:
         self._seen = {k: t for k, t in self._seen.items() if t >= horizon} if len(self._seen) > 50_000 else self._seen
         for cid in sorted(self.cameras):
             cam = self.cameras[cid]
-            if cam.silent or cam.events < self.config.baseline_events:
+            bursts = self.usual_rate(cam)[1]
+            if cam.silent or cam.events < self.config.baseline_events or bursts <= 0:
                 continue
-            gap = 1.0 / self.usual_rate(cam)
+            gap = 1.0 / bursts
             if now - cam.last_ts > max(self.config.silent_min_s, self.config.silent_factor * gap):
                 cam.silent = True
                 out.append(self._fault(cam, now, "silent",
@@ -299,6 +311,8 @@ class VideoStage:
         extra = f", {obj.count} people" if obj.count else ""
         reason = (f"camera {first.name or first.camera_id} sees {what} (confidence {obj.confidence:.2f}{extra}; "
                   f"{len(obj.event_ids)} frame{'s' * (len(obj.event_ids) != 1)}, {k} camera{'s' * (k != 1)})")
+        supporting = obj.type in self.config.supporting_types or (
+            obj.type == "crowd" and (obj.count or 0) < self.config.crowd_alert_count)
         return Alert(
             alert_id=obj.alert_id, ts=obj.first_ts, source="video", kind="operational",
             category=CATEGORY_OF_TYPE.get(obj.type, "other"), cell=first.cell, district=first.district,
@@ -306,7 +320,7 @@ class VideoStage:
             subject_id=first.camera_id, message_ids=list(obj.event_ids),
             details={"type": obj.type, "cameras": list(obj.cameras), "frames": len(obj.event_ids),
                      "tracks": {c: t for c, t in obj.tracks.items() if t is not None},
-                     "count": obj.count, "last_ts": obj.last_ts},
+                     "count": obj.count, "last_ts": obj.last_ts, "supporting": supporting},
         )
 
     # ------------------------------------------------------------------ health
@@ -317,6 +331,8 @@ class VideoStage:
             cam.bucket_start = ts
         self._close_buckets(cam, ts)
         cam.bucket_count += 1
+        if cam.events == 0 or ts - cam.last_ts > cfg.burst_gap_s:
+            cam.bucket_bursts += 1
         cam.events += 1
         cam.last_ts = max(cam.last_ts, ts)
         cam.silent = False  # alive again; the next silence raises a new alert
@@ -325,7 +341,7 @@ class VideoStage:
             cam.recent.popleft()
         if cam.events < cfg.baseline_events:
             return
-        usual = self.usual_rate(cam) * cfg.flood_window_s
+        usual = self.usual_rate(cam)[0] * cfg.flood_window_s
         limit = max(cfg.flood_min_events, cfg.flood_factor * usual)
         if not cam.flooding and len(cam.recent) > limit:
             cam.flooding = True
@@ -341,22 +357,23 @@ class VideoStage:
         closed = 0
         while ts >= cam.bucket_start + b and closed < 12:  # a long gap adds at most 12 empty buckets
             if not cam.flooding:
-                rate = cam.bucket_count / b
-                cam.rate = rate if cam.buckets == 0 else (1 - self.config.rate_alpha) * cam.rate + self.config.rate_alpha * rate
+                a = max(self.config.rate_alpha, 1.0 / (cam.buckets + 1))  # a plain mean until the EWMA has history
+                cam.rate = (1 - a) * cam.rate + a * cam.bucket_count / b
+                cam.burst_rate = (1 - a) * cam.burst_rate + a * cam.bucket_bursts / b
                 cam.buckets += 1
             cam.bucket_start += b
             cam.bucket_count = 0
+            cam.bucket_bursts = 0
             closed += 1
         if ts >= cam.bucket_start + b:  # skip the rest of a very long gap without learning from it
             cam.bucket_start += b * ((ts - cam.bucket_start) // b)
 
-    def usual_rate(self, camera: _Camera | str) -> float:
-        """Events per second this camera usually sends (its own history, not a global figure)."""
+    def usual_rate(self, camera: _Camera | str) -> tuple[float, float]:
+        """(frames, bursts) per second this camera usually sends, from its own history; 0 while unknown."""
         cam = self.cameras[camera] if isinstance(camera, str) else camera
         if cam.buckets >= self.config.baseline_buckets:
-            return max(cam.rate, 1e-9)
-        span = cam.last_ts - cam.first_ts
-        return (cam.events - 1) / span if span > 0 and cam.events > 1 else 1e-9
+            return cam.rate, cam.burst_rate
+        return 0.0, 0.0
 
     def _fault(self, cam: _Camera, ts: float, what: str, reason: str) -> Alert:
         info = cam.info
@@ -364,6 +381,6 @@ class VideoStage:
             alert_id=f"camfault-{info.camera_id}-{what}-{int(ts)}", ts=ts, source="video", kind="maintenance",
             category="camera_fault", cell=info.cell, district=info.district, lat=info.lat, lon=info.lon,
             score=0.9, severity=2 if what == "silent" else 1, reason=reason, subject_id=info.camera_id,
-            message_ids=[], details={"fault": what, "usual_rate_per_h": round(3600 * self.usual_rate(cam), 2),
+            message_ids=[], details={"fault": what, "usual_per_h": round(3600 * self.usual_rate(cam)[0], 2),
                      "events": cam.events},
         )

@@ -227,3 +227,12 @@ def test_deterministic_for_a_given_input_order(spec) -> None:
         return [u.model_dump_json() for a in _stream(spec) for u in f.add(a, a.ts)]
 
     assert run() == run()
+
+
+def test_supporting_evidence_never_opens_alone_but_counts_as_a_source() -> None:
+    f = fuser()
+    for i in range(3):
+        assert f.add(alert(f"p{i}", source="video", category="traffic", subject=f"cam{i}", supporting=True),
+                     T0 + i) == []
+    ups = f.add(alert("s1", category="traffic", corroborated=False), T0 + 10)
+    assert len(ups) == 1 and ups[0].sources == ["sensor", "video"]

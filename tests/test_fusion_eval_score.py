@@ -38,6 +38,7 @@ def report() -> dict:
         truth("f1", "building_fire", "r020c020", T0 + 100, T0 + 1000, strength=0.5),
         truth("s1", "sensor_fault", "r030c030", T0, T0 + 7200, operational=False, sensors=["wl-9"], kind="water_level"),
         truth("s2", "sensor_fault", "r040c040", T0, T0 + 7200, operational=False, sensors=["pm-1"], kind="pm25"),
+        truth("q1", "noise_only", "r060c060", T0, T0 + 7200, operational=False),
     ]
     updates = [
         upd("A", "waterlogging", "r011c011", T0 + 600),  # neighbour cell: matches w1
@@ -48,6 +49,7 @@ def report() -> dict:
         upd("E", "waterlogging", "r030c030", T0 + 50, subjects=("wl-9",)),  # the fault raised as an incident
         upd("F", "fire", "r090c090", T0 + 10),  # nowhere near anything: false
         upd("G", "fire", "r020c020", T0 + 90_000),  # too late for f1: false
+        upd("H", "traffic", "r061c060", T0 + 700),  # inside a labelled quiet period: false
     ]
     return score(truths, updates, nb, n_sensors=2000, t0=T0, t1=T0 + 86_400, slack_s=1800)
 
@@ -56,12 +58,12 @@ def test_overall_figures(report: dict) -> None:
     o = report["overall"]
     assert (o["scenarios"], o["faults"], o["detected"]) == (3, 2, 2)
     assert o["recall"] == pytest.approx(2 / 3)
-    assert (o["true_incidents"], o["fault_incidents"], o["false_incidents"]) == (3, 1, 3)
-    assert o["precision"] == pytest.approx(3 / 7)
+    assert (o["true_incidents"], o["fault_incidents"], o["false_incidents"]) == (3, 1, 4)
+    assert o["precision"] == pytest.approx(3 / 8)
     assert o["incidents_per_event"] == pytest.approx(1.5)
     assert o["fault_incident_rate"] == pytest.approx(0.5)
     assert o["median_delay_s"] == pytest.approx((600 + 300) / 2)
-    assert o["false_per_1000_sensors_day"] == pytest.approx(3 / 2 / 1)
+    assert o["false_per_1000_sensors_day"] == pytest.approx(4 / 2 / 1)
     assert o["recall_by_band"]["strong"] == {"n": 1, "detected": 1, "recall": 1.0}
     assert o["recall_by_band"]["weak"]["recall"] == 0.0
 
@@ -76,6 +78,7 @@ def test_by_type_has_the_same_keys_and_charges_false_incidents(report: dict) -> 
     assert fire["median_delay_s"] == 300
     assert bt["sensor_fault"]["fault_incident_rate"] == 0.5 and bt["sensor_fault"]["recall"] is None
     assert bt["traffic_jam"]["false_incidents"] == 1
+    assert bt["noise_only"]["false_incidents"] == 1 and bt["noise_only"]["quiet_periods"] == 1
 
 
 def test_operator_load_and_table(report: dict) -> None:

@@ -104,7 +104,7 @@ def _steady(s: VideoStage, cid: str, n: int, gap: float, start: float = T0, conf
 
 
 def test_silent_camera_raises_one_maintenance_alert_and_rearms() -> None:
-    s = stage(cam("a"), silent_factor=5.0, silent_min_s=600.0)
+    s = stage(cam("a"), silent_factor=5.0, silent_min_s=600.0, rate_bucket_s=600.0, baseline_buckets=1)
     last = _steady(s, "a", 20, 60.0)
     assert [a for a in s.tick(last + 500)] == []  # 500 s < max(600, 5 × 60)
     faults = s.tick(last + 700)
@@ -116,7 +116,7 @@ def test_silent_camera_raises_one_maintenance_alert_and_rearms() -> None:
 
 
 def test_rare_camera_judged_against_its_own_rate() -> None:
-    s = stage(cam("a"), silent_factor=5.0, silent_min_s=600.0)
+    s = stage(cam("a"), silent_factor=5.0, silent_min_s=600.0, rate_bucket_s=600.0, baseline_buckets=1)
     last = _steady(s, "a", 20, 1800.0)
     assert s.tick(last + 2 * 3600) == []  # 2 h quiet is normal for a camera that speaks every 30 min
     assert len(s.tick(last + 3 * 3600)) == 1  # 3 h is more than 5 × its usual gap
@@ -132,3 +132,17 @@ def test_flooding_camera_raises_maintenance_and_no_incident_evidence() -> None:
     op_ids = {m for a in out if a.kind == "operational" for m in a.message_ids}
     assert len(op_ids) < 25  # the events after the flood was seen are held back
     assert s.counts["camera_flooding"] > 0
+
+
+def test_no_health_verdict_before_the_usual_rate_is_known() -> None:
+    s = stage(cam("a"))  # default: a day of hourly buckets before silence can be judged
+    last = _steady(s, "a", 20, 60.0)
+    assert s.tick(last + 6 * 3600) == []
+
+
+def test_parked_cars_and_small_crowds_are_supporting_only() -> None:
+    s = stage(cam("a"))
+    park = s.process([ev("p1", "a", T0, type_="illegal_parking", conf=0.9)], T0)[0]
+    small = s.process([ev("c1", "a", T0 + 1, type_="crowd", count=80)], T0 + 1)[0]
+    big = s.process([ev("c2", "a", T0 + 2, type_="crowd", count=400, track="t9")], T0 + 2)[0]
+    assert park.details["supporting"] and small.details["supporting"] and not big.details["supporting"]

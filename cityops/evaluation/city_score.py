@@ -86,7 +86,14 @@ def type_band(truth: ScenarioTruth) -> str:
     return "strong" if truth.strength >= 0.66 else "medium" if truth.strength >= 0.33 else "weak"
 
 
+def is_fault(truth: ScenarioTruth) -> bool:
+    """A labelled instrument fault (must not become an incident), as opposed to a labelled quiet period."""
+    return not truth.operational and (truth.type == "sensor_fault" or bool(truth.sensors))
+
+
 def _compatible(truth: ScenarioTruth, category: str) -> bool:
+    if not truth.operational and not is_fault(truth):
+        return True  # anything raised inside a labelled quiet period is false
     if not truth.operational:
         kinds = truth.details.get("kind") or truth.details.get("sensor_kind")
         return kinds is None or FAULT_CATEGORY.get(str(kinds)) == category
@@ -136,7 +143,7 @@ def assign(truths: list[ScenarioTruth], incidents: dict[str, IncidentTrack],
         if not cands:
             unmatched.append(iid)
             continue
-        best = min(cands, key=lambda t: (not t.operational, inc.category not in COMPATIBLE.get(t.type, {t.type}),
+        best = min(cands, key=lambda t: (not t.operational, not is_fault(t), inc.category not in COMPATIBLE.get(t.type, {t.type}),
                                          abs(inc.opened_at - t.start), t.scenario_id))
         by_truth[best.scenario_id].append(iid)
         incident_truth[iid] = best.scenario_id
@@ -146,7 +153,9 @@ def assign(truths: list[ScenarioTruth], incidents: dict[str, IncidentTrack],
 def _group_stats(truths: list[ScenarioTruth], incidents: dict[str, IncidentTrack], asg: Assignment,
                  false_ids: list[str]) -> dict[str, Any]:
     ops = [t for t in truths if t.operational]
-    faults = [t for t in truths if not t.operational]
+    faults = [t for t in truths if is_fault(t)]
+    quiet = [t for t in truths if not t.operational and not is_fault(t)]
+    false_ids = list(false_ids) + [i for t in quiet for i in asg.by_truth[t.scenario_id]]
     detected = [t for t in ops if asg.by_truth[t.scenario_id]]
     tp = sum(len(asg.by_truth[t.scenario_id]) for t in ops)
     fault_inc = sum(len(asg.by_truth[t.scenario_id]) for t in faults)
@@ -157,7 +166,7 @@ def _group_stats(truths: list[ScenarioTruth], incidents: dict[str, IncidentTrack
         bands[b] = {"n": len(in_b), "detected": sum(1 for t in in_b if asg.by_truth[t.scenario_id]),
                     "recall": _ratio(sum(1 for t in in_b if asg.by_truth[t.scenario_id]), len(in_b))}
     return {
-        "scenarios": len(ops), "faults": len(faults), "detected": len(detected),
+        "scenarios": len(ops), "faults": len(faults), "quiet_periods": len(quiet), "detected": len(detected),
         "recall": _ratio(len(detected), len(ops)),
         "precision": _ratio(tp, tp + fault_inc + len(false_ids)) if ops or false_ids or fault_inc else None,
         "incidents_per_event": _ratio(tp, len(detected)),
@@ -192,7 +201,7 @@ def score(truths: list[ScenarioTruth], updates: Iterable[IncidentUpdate],
     asg = assign(truths, incidents, neighbours, slack_s)
     days = max(1e-9, (t1 - t0) / 86_400.0)
     overall = _group_stats(truths, incidents, asg, asg.unmatched)
-    overall["false_per_1000_sensors_day"] = len(asg.unmatched) / max(1e-9, n_sensors / 1000.0) / days
+    overall["false_per_1000_sensors_day"] = overall["false_incidents"] / max(1e-9, n_sensors / 1000.0) / days
     overall["incidents"] = len(incidents)
     by_type: dict[str, Any] = {}
     charged: dict[str, list[str]] = defaultdict(list)
@@ -201,7 +210,7 @@ def score(truths: list[ScenarioTruth], updates: Iterable[IncidentUpdate],
     for typ in sorted({t.type for t in truths} | set(charged)):
         group = [t for t in truths if t.type == typ]
         stats = _group_stats(group, incidents, asg, charged.get(typ, []))
-        stats["false_per_1000_sensors_day"] = len(charged.get(typ, [])) / max(1e-9, n_sensors / 1000.0) / days
+        stats["false_per_1000_sensors_day"] = stats["false_incidents"] / max(1e-9, n_sensors / 1000.0) / days
         by_type[typ] = stats
     return {
         "overall": overall, "by_type": by_type, "operator_load": operator_load(incidents, t0, t1),
@@ -228,7 +237,7 @@ def table(report: dict[str, Any]) -> str:
     lines = [head, "-" * len(head)]
     rows = list(report["by_type"].items()) + [("OVERALL", report["overall"])]
     for name, s in rows:
-        lines.append(f"{name:<16}{s['scenarios'] + s['faults']:>5}{s['detected']:>6}{_f(s['recall'], True):>8}"
+        lines.append(f"{name:<16}{s['scenarios'] + s['faults'] + s['quiet_periods']:>5}{s['detected']:>6}{_f(s['recall'], True):>8}"
                      f"{_f(s['precision'], True):>8}{_f(s['incidents_per_event']):>8}"
                      f"{_f(s['fault_incident_rate'], True):>8}{_f(s['median_delay_s']):>8}{_f(s['p90_delay_s']):>8}"
                      f"{_f(s.get('false_per_1000_sensors_day')):>9}")
