@@ -37,6 +37,7 @@ class CategoryRule:
     """
 
     window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
+    rings: int = 1  # how far (in rings of neighbouring cells) evidence may be from the cluster's cells
     min_sources: int = 2
     min_sensors: int = 2
     min_cameras: int = 2
@@ -47,8 +48,8 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     "waterlogging": CategoryRule(window_s=3 * 3600),
     "pipe_burst": CategoryRule(window_s=2 * 3600),
     "fire": CategoryRule(window_s=3600),
-    # an episode covers many cells: one or two high readings are local, three agreeing sensors are an episode
-    "air_pollution": CategoryRule(window_s=6 * 3600, min_sensors=3),
+    # an episode spans kilometres and PM2.5 stations are sparse: cluster over 4 rings (~4 km)
+    "air_pollution": CategoryRule(window_s=6 * 3600, rings=4),
     "traffic": CategoryRule(window_s=3600),
     "crowd": CategoryRule(window_s=3600),
     "manhole": CategoryRule(window_s=2 * 3600),
@@ -139,6 +140,7 @@ class Fuser:
         self._by_cell: dict[str, set[str]] = defaultdict(set)  # cell -> cluster keys with evidence there
         self._pending_seq = 0
         self._pruned_at = float("-inf")
+        self._near_cache: dict[tuple[str, int], set[str]] = {}
         self.refused: list[tuple[str, str]] = []  # (alert_id, reason) of alerts fusion does not take
 
     # ------------------------------------------------------------------ public API
@@ -224,9 +226,8 @@ class Fuser:
 
     def _candidates(self, alert: Alert) -> list[_Cluster]:
         keys: set[str] = set()
-        for cell in self.neighbours(alert.cell):
+        for cell in self._near(alert.cell, self.config.rule(alert.category).rings):
             keys |= self._by_cell.get(cell, set())
-        keys |= self._by_cell.get(alert.cell, set())
         out = []
         for k in sorted(keys):
             c = self._clusters[k]
@@ -236,6 +237,20 @@ class Fuser:
             if c.first_ts - w <= alert.ts <= c.last_ts + w:
                 out.append(c)
         return out
+
+    def _near(self, cell: str, rings: int) -> set[str]:
+        """Cells within `rings` steps, by applying the one-ring `neighbours` repeatedly (cached)."""
+        key = (cell, rings)
+        hit = self._near_cache.get(key)
+        if hit is None:
+            hit, frontier = {cell}, {cell}
+            for _ in range(max(1, rings)):
+                frontier = {n for c in frontier for n in self.neighbours(c)} - hit
+                hit |= frontier
+            if len(self._near_cache) > 200_000:
+                self._near_cache.clear()
+            self._near_cache[key] = hit
+        return hit
 
     def _place(self, alert: Alert) -> _Cluster:
         """The cluster an alert joins: the oldest matching open incident, else (merged) pending ones, else new."""

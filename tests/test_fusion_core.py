@@ -236,3 +236,13 @@ def test_supporting_evidence_never_opens_alone_but_counts_as_a_source() -> None:
                      T0 + i) == []
     ups = f.add(alert("s1", category="traffic", corroborated=False), T0 + 10)
     assert len(ups) == 1 and ups[0].sources == ["sensor", "video"]
+
+
+def test_rings_per_category_widen_the_cluster() -> None:
+    f = fuser(air_pollution=CategoryRule(window_s=6 * 3600, rings=3))
+    f.add(alert("p1", category="air_pollution"), T0)
+    ups = f.add(alert("p2", category="air_pollution", cell="r013c010"), T0 + 60)  # 3 rings away
+    assert len(ups) == 1 and len(ups[0].evidence) == 2
+    g = fuser(air_pollution=CategoryRule(window_s=6 * 3600, rings=2))
+    g.add(alert("p1", category="air_pollution"), T0)
+    assert g.add(alert("p2", category="air_pollution", cell="r013c010"), T0 + 60) == []

@@ -46,8 +46,8 @@ class CityEvalConfig:
     interval_s: float = 120.0  # seconds between two readings of one sensor
     slack_s: float = 1800.0  # how far outside [start, end] an incident may open and still count
     speedup: float = 0.0  # simulated seconds per wall second in the real pipeline; 0 = as fast as it keeps up
-    step_s: float = 600.0  # simulated seconds produced per step
-    max_lag_s: float = 1800.0  # the producer waits while the worker is more than this behind (sim time)
+    step_s: float = 1800.0  # simulated seconds generated per step
+    max_lag_s: float = 3600.0  # the producer waits while the worker is more than this behind (sim time)
     tail_s: float = 3 * 3600.0  # quiet time after the last scenario so late evidence can arrive
     start: float | None = None  # event time of the first tick; default: `days` before now (the past)
 
@@ -78,6 +78,20 @@ def build_simulator(cfg: CityEvalConfig, settings: Settings, t0: float, t1: floa
                     interval_s=cfg.interval_s)
     truths = sim.schedule(cfg.scenarios, seed=cfg.seed, duration=max(3600.0, t1 - t0 - cfg.tail_s), start=t0)
     return city, sim, truths
+
+
+def _ticks(em, interval_s: float):
+    """Split one step's emissions into reading ticks: (readings, video, calls) in event-time order."""
+    slots: dict[int, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
+    for b in em.batches:
+        for r in b.readings:
+            slots[int(r.ts // interval_s)][0].append(r)
+    for v in em.video:
+        slots[int(v.ts // interval_s)][1].append(v)
+    for c in em.calls:
+        slots[int(c.ts // interval_s)][2].append(c)
+    for k in sorted(slots):
+        yield slots[k]
 
 
 def district_batches(batches: list[SensorBatch], district_of: Callable[[str], str]) -> dict[str, SensorBatch]:
@@ -114,29 +128,28 @@ def run_in_process(cfg: CityEvalConfig, settings: Settings | None = None,
     wall0 = time.monotonic()
     t = t0
     while t < t1:
-        step_end = min(t1, t + cfg.interval_s)
-        em = sim.step(t, step_end)
-        readings = [r for b in em.batches for r in b.readings]
-        counts["readings"] += len(readings)
-        counts["video"] += len(em.video)
-        counts["calls"] += len(em.calls)
-        alerts = []
-        if readings:
-            for r in readings:
-                pipe.clock.saw(r.ts)
-            alerts += pipe.sensor_stage.process(readings, pipe.clock.now())
-        if em.video:
-            alerts += pipe.video(Raw(encode(v), v.camera_id.encode()) for v in em.video).alerts
-        if em.calls:
-            alerts += pipe.hotline(Raw(encode(c), (c.cell or "").encode()) for c in em.calls).alerts
-        tick = pipe.tick()
-        alerts += tick.alerts
-        updates += tick.updates
-        counts["alerts"] += len(alerts)
-        counts["operational_alerts"] += sum(a.kind == "operational" for a in alerts)
-        updates += pipe.fuse(alerts)
+        step_end = min(t1, t + cfg.step_s)
+        for readings, video, calls in _ticks(sim.step(t, step_end), cfg.interval_s):
+            counts["readings"] += len(readings)
+            counts["video"] += len(video)
+            counts["calls"] += len(calls)
+            alerts = []
+            if readings:
+                for r in readings:
+                    pipe.clock.saw(r.ts)
+                alerts += pipe.sensor_stage.process(readings, pipe.clock.now())
+            if video:
+                alerts += pipe.video([Raw(encode(v), v.camera_id.encode()) for v in video]).alerts
+            if calls:
+                alerts += pipe.hotline([Raw(encode(c), (c.cell or "").encode()) for c in calls]).alerts
+            tick = pipe.tick()
+            alerts += tick.alerts
+            updates += tick.updates
+            counts["alerts"] += len(alerts)
+            counts["operational_alerts"] += sum(a.kind == "operational" for a in alerts)
+            updates += pipe.fuse(alerts)
         t = step_end
-        if progress and int((t - t0) // DAY_S) != int((t - cfg.interval_s - t0) // DAY_S):
+        if progress and int((t - t0) // DAY_S) != int((t - cfg.step_s - t0) // DAY_S):
             progress(f"simulated day {(t - t0) / DAY_S:.0f}/{cfg.days:g}: {len(updates)} updates, "
                      f"{time.monotonic() - wall0:.0f}s wall")
     counts["wall_s"] = round(time.monotonic() - wall0, 1)
@@ -264,33 +277,37 @@ def run_pipeline(cfg: CityEvalConfig, settings: Settings | None = None,
     return RunResult(truths, updates, len(sensors), t0, t1, dict(counts))
 
 
-def _behind(admin, app_id: str, produced: dict[str, int]) -> int:
-    offs = _group_offsets(admin, app_id)
+def _behind(admin, app_id: str, produced: dict[str, int]) -> dict[str, int]:
+    """Messages per input topic the worker's consumer group has not committed yet."""
     done: dict[str, int] = defaultdict(int)
-    for (topic, _), off in offs.items():
+    for (topic, _), off in _group_offsets(admin, app_id).items():
         done[topic] += off
-    return sum(max(0, n - done.get(topic, 0)) for topic, n in produced.items())
+    return {topic: max(0, n - done.get(topic, 0)) for topic, n in produced.items()}
 
 
 def _throttle(cfg: CityEvalConfig, admin, app_id: str, produced: dict[str, int], wall0: float,
               sim_elapsed: float, worker: subprocess.Popen) -> None:
-    """Keep compressed time honest: optional fixed speedup, and never run far ahead of the worker."""
+    """Keep compressed time honest: an optional fixed speedup, and no input topic more than
+    `max_lag_s` of simulated time ahead of the worker (so one agent never runs hours ahead of another)."""
     if cfg.speedup > 0:
         ahead = sim_elapsed / cfg.speedup - (time.monotonic() - wall0)
         if ahead > 0:
             time.sleep(ahead)
-    per_step = max(1, sum(produced.values()) * cfg.step_s / max(cfg.step_s, sim_elapsed))
-    allowed = per_step * cfg.max_lag_s / cfg.step_s
-    while _behind(admin, app_id, produced) > allowed:
-        if worker.poll() is not None:
+    share = cfg.max_lag_s / max(sim_elapsed, cfg.max_lag_s)
+    while worker.poll() is None:
+        behind = _behind(admin, app_id, produced)
+        if all(behind[t] <= max(1.0, produced[t] * share) for t in produced):
             return
         time.sleep(0.2)
 
 
 def _wait_caught_up(admin, app_id: str, produced: dict[str, int], worker: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while _behind(admin, app_id, produced) > 0 and time.monotonic() < deadline and worker.poll() is None:
+    while time.monotonic() < deadline and worker.poll() is None:
+        if not any(_behind(admin, app_id, produced).values()):
+            return
         time.sleep(0.5)
+    log.warning("worker did not catch up within %.0f s: %s", timeout, _behind(admin, app_id, produced))
 
 
 # ---------------------------------------------------------------------------- entry point
