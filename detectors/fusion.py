@@ -152,10 +152,10 @@ class Fuser:
         self._prune(now)
         known = self._by_alert.get(alert.alert_id)
         if known is not None:
-            return self._update_known(self._clusters[known], alert)
+            return self._update_known(self._clusters[known], alert, now)
         target = self._place(alert)
         self._attach(target, alert)
-        return self._after_change(target, alert.ts)
+        return self._after_change(target, max(alert.ts, now))
 
     def tick(self, now: float) -> list[IncidentUpdate]:
         """Forget pending clusters and incidents that ran out of time. Emits nothing (no silent drops)."""
@@ -295,7 +295,7 @@ class Fuser:
                 del self._by_cell[a.cell]
         self._clusters.pop(cluster.key, None)
 
-    def _update_known(self, cluster: _Cluster, alert: Alert) -> list[IncidentUpdate]:
+    def _update_known(self, cluster: _Cluster, alert: Alert, now: float) -> list[IncidentUpdate]:
         """A re-emitted alert_id: union its message ids into the existing evidence item."""
         old = cluster.alerts[alert.alert_id]
         ids = list(dict.fromkeys(old.message_ids + alert.message_ids))
@@ -306,9 +306,10 @@ class Fuser:
         if merged == old:
             return []  # at-least-once delivery: the same alert twice changes nothing
         cluster.alerts[alert.alert_id] = merged
-        return self._after_change(cluster, alert.ts)
+        return self._after_change(cluster, max(alert.ts, now))
 
     def _after_change(self, cluster: _Cluster, ts: float) -> list[IncidentUpdate]:
+        """`ts`: stream time of the change (a re-emitted alert keeps its first ts, so `now` is what counts)."""
         if cluster.opened:
             return [self._emit(cluster, ts)]
         if not self._corroborated(cluster):

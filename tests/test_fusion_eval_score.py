@@ -86,3 +86,26 @@ def test_operator_load_and_table(report: dict) -> None:
     assert load["bins"] == 144 and load["max_per_10min"] == 4  # C, D, E, F open in the first 10 minutes
     text = table(report)
     assert "OVERALL" in text and "building_fire" in text and "recall by strength band" in text
+
+
+def test_district_batches_keep_every_reading_and_a_stable_district_per_cell() -> None:
+    from cityops.evaluation.city import district_batches
+    from streams.schemas import SensorBatch, SensorReading
+
+    cells = {"r001c001": "A", "r001c002": "A", "r009c009": "B"}
+    batches = [SensorBatch(cell=c, readings=[SensorReading(sensor_id=f"{c}-{k}", ts=T0 + k, value=1.0)
+                                             for k in range(3)]) for c in cells]
+    out = district_batches(batches, cells.__getitem__)
+    assert sorted(out) == ["A", "B"]
+    assert [r.sensor_id for r in out["A"].readings] == [f"r001c001-{k}" for k in range(3)] + [
+        f"r001c002-{k}" for k in range(3)]
+    assert len(out["B"].readings) == 3
+
+
+def test_window_ends_in_the_past_and_spans_the_days() -> None:
+    from cityops.evaluation.city import CityEvalConfig, window
+
+    now = T0 + 12_345.0
+    t0, t1 = window(CityEvalConfig(days=7), now)
+    assert t1 - t0 == 7 * 86_400 and t1 < now and t0 % 3600 == 0
+    assert window(CityEvalConfig(days=1, start=T0), now) == (T0, T0 + 86_400)
