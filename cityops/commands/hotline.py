@@ -1,0 +1,125 @@
+"""`cityops hotline train|predict|evaluate`: the hotline classifier on a city's own CSV files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from cityops.evaluation.hotline_io import CsvError, labelled_set, split_cols
+
+log = logging.getLogger("cityops.hotline")
+
+
+def _load_model(path: str):
+    from detectors.hotline.classifier import HotlineClassifier
+
+    try:
+        return HotlineClassifier.from_bytes(Path(path).read_bytes())
+    except OSError as exc:
+        raise CsvError(f"{path}: {exc.strerror or exc}") from exc
+
+
+def _write_json(path: str | None, doc: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from detectors.hotline.classifier import HotlineClassifier
+
+    text_cols, ctx_cols = split_cols(args.text), split_cols(args.context)
+    if not text_cols:
+        raise CsvError("--text needs at least one column name")
+    data = labelled_set(args.csv, text_cols, args.label, ctx_cols)
+    data.report_skipped(args.csv)
+    if len(data.labels) < 2:
+        raise CsvError(f"{args.csv}: only {len(data.labels)} usable labelled row(s)")
+    unlabelled: list = []
+    for u in args.unlabelled or []:
+        extra = labelled_set(u, text_cols, None)
+        extra.report_skipped(u)
+        unlabelled += extra.texts
+    model = HotlineClassifier(text_columns=text_cols, context_columns=ctx_cols, label_column=args.label,
+                              threshold=args.threshold, self_training=not args.no_self_training)
+    model.fit(data.texts, data.labels, data.context if ctx_cols else None, unlabelled or None)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(model.to_bytes())
+    print(f"trained on {len(data.labels)} rows ({len(model.classes_)} labels, {len(unlabelled)} unlabelled) "
+          f"-> {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    ctx = dict(kv.split("=", 1) for kv in args.context or [] if "=" in kv)
+    pred = model.predict(args.text, ctx or None)
+    doc = {"label": pred.label, "probability": round(pred.probability, 4),
+           "alternatives": [[lab, round(p, 4)] for lab, p in pred.alternatives],
+           "needs_human": pred.needs_human}
+    print(json.dumps(doc, ensure_ascii=False))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cityops.evaluation.hotline_classifier import evaluate, format_report
+
+    model = _load_model(args.model)
+    data = labelled_set(args.csv, model.text_columns, model.label_column, model.context_columns)
+    data.report_skipped(args.csv)
+    if not data.labels:
+        raise CsvError(f"{args.csv}: no usable labelled rows")
+    res = evaluate(model, data.texts, data.labels, data.context if model.context_columns else None)
+    res["model"] = str(args.model)
+    res["csv"] = str(args.csv)
+    print(format_report(f"hotline classifier on {args.csv}", res))
+    _write_json(args.json, res)
+    return 0
+
+
+def _guard(func):
+    """Bad files are a clear one-line error and exit code 2, never a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (CsvError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def register(groups: dict) -> None:
+    top = groups["top"]
+    p = top.add_parser("hotline", help="hotline classifier: train on a CSV, predict, evaluate")
+    sub = p.add_subparsers(dest="hotline_cmd", metavar="CMD")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a classifier on a labelled CSV and save the model")
+    t.add_argument("--csv", required=True, help="labelled CSV (UTF-8, UTF-8 with BOM or GB18030)")
+    t.add_argument("--text", required=True, help="text column(s), comma-separated (e.g. title,body)")
+    t.add_argument("--context", default="", help="categorical context columns, comma-separated")
+    t.add_argument("--label", required=True, help="label column")
+    t.add_argument("--out", required=True, help="model file to write")
+    t.add_argument("--unlabelled", action="append", help="CSV of unlabelled history with the same text "
+                   "column(s); used for vocabulary and self-training (repeatable)")
+    t.add_argument("--threshold", type=float, default=0.5, help="below this probability: needs a human")
+    t.add_argument("--no-self-training", action="store_true")
+    t.set_defaults(func=_guard(cmd_train))
+
+    q = sub.add_parser("predict", help="classify one text")
+    q.add_argument("--model", required=True)
+    q.add_argument("--context", action="append", metavar="COL=VALUE", help="a context value (repeatable)")
+    q.add_argument("text")
+    q.set_defaults(func=_guard(cmd_predict))
+
+    e = sub.add_parser("evaluate", help="accuracy / macro-F1 of a model on a labelled CSV")
+    e.add_argument("--model", required=True)
+    e.add_argument("--csv", required=True)
+    e.add_argument("--json", help="write the figures here")
+    e.set_defaults(func=_guard(cmd_evaluate))
