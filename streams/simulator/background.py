@@ -8,12 +8,12 @@ Magnitudes (units of `streams.schemas.SENSOR_UNITS`), per sensor parameters draw
 
 | kind           | normal level                                  | cycle                                   | noise (1 sd) |
 | -------------- | --------------------------------------------- | --------------------------------------- | ------------ |
-| water_level    | 0.02-0.12 m above the dry level               | + 3 mm per mm/5min of rain, 10 min lag  | 4 mm         |
+| water_level    | 0.02-0.12 m above the dry level               | tide 0-3 cm (12.42 h); + 3 mm per mm/5min of rain, 10 min lag | 5 mm |
 | rainfall       | 0 mm/5min; storms 0.3-6 mm/5min peak          | ~0.7 storms/day, 30-180 min, 5-25 km    | 0.05, 0.1 mm resolution |
-| pm25           | 15-45 µg/m³ (lower in the suburbs)            | +30 % rush hours, +15 % night; rain washes out | 8 % |
+| pm25           | 15-45 µg/m³ (lower in the suburbs)            | +30 % rush hours, +15 % night, city-wide multi-day swings up to ±30 %; rain washes out | 8 % |
 | traffic_speed  | free flow 35-65 km/h                          | weekday rush -30..-55 % (weekend 40 % of that) | 2.5 km/h |
 | manhole_tilt   | 0.3-2.0 °                                     | none                                    | 0.15 °       |
-| smoke          | 0.005-0.03 %/m                                | +0.01 %/m at cooking hours              | 0.006 %/m    |
+| smoke          | 0.005-0.03 %/m                                | +0.01 %/m at cooking hours; rare one-reading nuisance puffs of 0.2-1.5 %/m (1e-5 per reading) | 0.006 %/m |
 | water_pressure | 2.8-4.2 bar                                   | -0.15..-0.35 bar at demand peaks        | 0.03 bar     |
 | passenger_flow | station peak 150-900 people/5min              | metro closed 00:00-06:00, rush peaks    | Poisson      |
 
@@ -32,6 +32,8 @@ from streams.simulator.world import KIND_INDEX, World
 LOCAL_OFFSET_S = 8 * 3600
 DAY_S = 86_400.0
 STORMS_PER_DAY = 0.7
+TIDE_S = 44_712.0  # M2 semi-diurnal tide, 12.42 h
+NUISANCE_SMOKE = 1e-5  # per smoke reading
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Background:
             for arr, v in ((self.base, base), (self.amp, amp), (self.sd, sd)):
                 arr[m] = v(len(m)) if callable(v) else v
 
-        put("water_level", lambda k: rng.uniform(0.02, 0.12, k), 0.003, 0.004)
+        put("water_level", lambda k: rng.uniform(0.02, 0.12, k), 0.003, 0.005)
         put("rainfall", 0.0, 0.0, 0.05)
         m = self.mask["pm25"]
         put("pm25", lambda k: rng.uniform(15, 30, k) + 15 * np.minimum(1, urb[m] / 12), 0.3, 0.08)
@@ -100,6 +102,13 @@ class Background:
         put("smoke", lambda k: rng.uniform(0.005, 0.03, k), 0.01, 0.006)
         put("water_pressure", lambda k: rng.uniform(2.8, 4.2, k), lambda k: rng.uniform(0.15, 0.35, k), 0.03)
         put("passenger_flow", lambda k: rng.uniform(150, 900, k), 0.0, 0.0)
+        # the Pearl River's semi-diurnal tide backs up drains: 0-3 cm, phase lag up to an hour
+        self.tide_amp = np.zeros(n)
+        self.tide_amp[self.mask["water_level"]] = rng.uniform(0.0, 0.03, len(self.mask["water_level"]))
+        self.tide_lag = rng.uniform(0, 3600, n)
+        # regional air quality drifts over days (synoptic weather): three slow waves, +-30 % at most
+        self.pm_waves = [(p * DAY_S, a, float(rng.uniform(0, 2 * math.pi)))
+                         for p, a in ((2.3, 0.12), (3.7, 0.10), (6.1, 0.08))]
         self._bounds = w.city.bounds
         self._storms: dict[int, tuple[Storm, ...]] = {}
 
@@ -149,11 +158,13 @@ class Background:
         B, A, S, M = self.base, self.amp, self.sd, self.mask
 
         m = M["water_level"]
-        v[m] = B[m] + A[m] * r_lag[m] + S[m] * z[m]
+        tide = self.tide_amp[m] * np.sin(2 * math.pi * (t - self.tide_lag[m]) / TIDE_S)
+        v[m] = B[m] + tide + A[m] * r_lag[m] + S[m] * z[m]
         m = M["rainfall"]
         v[m] = np.round(np.maximum(0.0, r_now[m] + S[m] * z[m] * (r_now[m] > 0.05)), 1)
         m = M["pm25"]
-        level = B[m] * (1 + A[m] * rush(h) * (0.5 + 0.5 * wk) + 0.15 * math.cos(2 * math.pi * (h - 2) / 24))
+        regional = 1 + sum(a * math.sin(2 * math.pi * t / p + ph) for p, a, ph in self.pm_waves)
+        level = regional * B[m] * (1 + A[m] * rush(h) * (0.5 + 0.5 * wk) + 0.15 * math.cos(2 * math.pi * (h - 2) / 24))
         level *= 1 - np.minimum(0.5, 0.06 * r_now[m])
         v[m] = np.maximum(1.0, level * (1 + S[m] * z[m]))
         m = M["traffic_speed"]
@@ -164,6 +175,9 @@ class Background:
         m = M["smoke"]
         cook = math.exp(-((h - 12) / 1.0) ** 2) + math.exp(-((h - 18.5) / 1.2) ** 2)
         v[m] = np.maximum(0.0, B[m] + A[m] * cook + S[m] * z[m])
+        # nuisance smoke (cooking, steam, a cigarette under the detector): one reading of 0.2-1.5 %/m
+        nuisance = m[rng.random(len(m)) < NUISANCE_SMOKE]
+        v[nuisance] += rng.uniform(0.2, 1.5, len(nuisance))
         m = M["water_pressure"]
         demand = math.exp(-((h - 7.5) / 1.5) ** 2) + math.exp(-((h - 19.5) / 2.0) ** 2)
         v[m] = B[m] - A[m] * demand + S[m] * z[m]

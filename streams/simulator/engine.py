@@ -49,7 +49,7 @@ class Simulator:
     def __init__(self, city: City, seed: int = 7, n_sensors: int = 3000, n_cameras: int = 300,
                  scenarios: list[sc_mod.Scenario] | None = None, start: float | None = None,
                  interval_s: float = 60.0, calls_per_hour: float = 240.0, video_per_camera_hour: float = 0.5,
-                 dropout: float = 0.001) -> None:
+                 dropout: float = 0.001, faults_per_sensor_day: float = 0.001) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be > 0")
         self.city = city
@@ -70,6 +70,8 @@ class Simulator:
         self._cells = cells
         self._cell_idx = [self.world.by_cell[c].tolist() for c in cells]
         self._sched_count = 0
+        self.faults_per_sensor_day = float(faults_per_sensor_day)
+        self._bg_faults: dict[int, list[sc_mod.Scenario]] = {}
 
     # -- registry -------------------------------------------------------------------------------
     def registry(self) -> tuple[list[SensorInfo], list[CameraInfo]]:
@@ -100,6 +102,38 @@ class Simulator:
         self.scenarios += new
         return [s.truth for s in new]
 
+    def background_faults(self, day: int) -> list[sc_mod.Scenario]:
+        """The labelled sensor faults that start on sim day `day` (epoch days): the fleet's wear and tear,
+        `faults_per_sensor_day` per sensor (Poisson), uniformly over sensors, modes and strengths."""
+        if day not in self._bg_faults:
+            rng = np.random.default_rng([self.seed, 8, day])
+            out = []
+            n_s = len(self.world.sensors)
+            for j in range(int(rng.poisson(self.faults_per_sensor_day * n_s))):
+                i = int(rng.integers(n_s))
+                at = day * 86_400.0 + float(rng.uniform(0, 86_400.0))
+                sc = sc_mod.build(self.ctx, "sensor_fault", self.world.sensor_cell[i], at, float(rng.random()),
+                                  f"bgf-{self.seed}-{day}-{j}", sensor=i,
+                                  mode=sc_mod.FAULT_MODES[int(rng.integers(len(sc_mod.FAULT_MODES)))])
+                sc.truth.details["background"] = True
+                out.append(sc)
+            if len(self._bg_faults) > 16:
+                self._bg_faults.clear()
+            self._bg_faults[day] = out
+        return self._bg_faults[day]
+
+    def active(self, t0: float, t1: float) -> list[sc_mod.Scenario]:
+        """Scenarios (injected, scheduled, background faults) that may emit in [t0, t1)."""
+        days = range(int(t0 // 86_400) - 1, int(t1 // 86_400) + 1)
+        pool = self.scenarios + [f for d in days for f in self.background_faults(d)]
+        return [sc for sc in pool if sc.start - 3600 < t1 and sc.end + 3600 >= t0]
+
+    def truths(self, t0: float, t1: float) -> list[ScenarioTruth]:
+        """The truth of every scenario starting in [t0, t1), background faults included, by start time."""
+        days = range(int(t0 // 86_400), int(math.ceil(t1 / 86_400)))
+        pool = self.scenarios + [f for d in days for f in self.background_faults(d)]
+        return [sc.truth for sc in sorted(pool, key=lambda sc: sc.start) if t0 <= sc.start < t1]
+
     # -- time -----------------------------------------------------------------------------------
     def ticks(self, t0: float, t1: float) -> range:
         return range(math.ceil(t0 / self.interval_s), math.ceil(t1 / self.interval_s))
@@ -108,9 +142,8 @@ class Simulator:
         """Every sensor's value at a reading tick: background plus active scenarios (NaN = missing)."""
         t = tick * self.interval_s
         v = self.background.values(t, tick)
-        for sc in self.scenarios:
-            if sc.start - self.interval_s <= t <= sc.end + self.interval_s:
-                sc.apply(t, v, self.interval_s)
+        for sc in self.active(t, t + self.interval_s):
+            sc.apply(t, v, self.interval_s)
         k = self.world.kind_idx
         return np.clip(v, _LO[k], _HI[k])
 
@@ -127,20 +160,18 @@ class Simulator:
             ts = np.round(tick * self.interval_s - self.background.offset, 3).tolist()
             for cell, idx in zip(self._cells, self._cell_idx):
                 # the readings are validated one by one; re-validating them inside the batch costs 3x
-                out.batches.append(SensorBatch.model_construct(cell=cell, gateway=f"gw-{cell}", schema_version=1, readings=[
-                    SensorReading(sensor_id=ids[i], ts=ts[i], value=vals[i]) for i in idx]))
+                readings = [SensorReading(sensor_id=ids[i], ts=ts[i], value=vals[i]) for i in idx]
+                out.batches.append(SensorBatch.model_construct(cell=cell, gateway=f"gw-{cell}", readings=readings,
+                                                               schema_version=1))
         for hour in range(int(t0 // 3600), int(math.ceil(t1 / 3600))):
             out.video += [e for e in background_video(self.world, self.seed, hour, self.video_per_camera_hour)
                           if t0 <= e.ts < t1]
             out.calls += [c for c in background_calls(self.world, self.seed, hour, self.calls_per_hour)
                           if t0 <= c.ts < t1]
-        for sc in self.scenarios:
-            if sc.end + 3600 < t0 or sc.start - 3600 >= t1:
-                continue
+        for sc in self.active(t0, t1):
             out.video += [e for e in sc.video if t0 <= e.ts < t1]
             out.calls += [c for c in sc.calls if t0 <= c.ts < t1]
-            if t0 <= sc.start < t1:
-                out.truth.append(sc.truth)
+        out.truth = self.truths(t0, t1)
         out.video.sort(key=lambda e: e.ts)
         out.calls.sort(key=lambda c: c.ts)
         return out
