@@ -173,6 +173,9 @@ def test_schedule_spans_bands_types_and_keeps_scenarios_apart(city):
             continue
         bands = {t.band for t in truths if t.type == ty}
         assert bands == {"weak", "medium", "strong"}, (ty, bands)
+    for t in truths:
+        if t.type == "crowd_surge":  # while the metro runs
+            assert 7 <= ((t.start + 8 * 3600) % 86_400) / 3600 < 24
     rises = [t.details["water_rise_m"] for t in truths if t.type == "waterlogging"]
     assert min(rises) < 0.25 and max(rises) > 0.4  # a few cm next to tens of cm
     for i, a in enumerate(truths):

@@ -31,7 +31,8 @@ def test_small_run_puts_messages_on_every_topic(broker, tmp_path):
     cell = sim.world.cells_with("water_level")[0]
     truth = sim.inject("waterlogging", cell, start + 60, 0.9)
     stats = run(sim, broker, speedup=1e6, duration=1800, start=start, truth_path=tmp_path / "truth.jsonl",
-                tick_s=0.05)
+                tick_s=0.05, warmup_s=600)
+    assert stats.sim_start == start - 600 and stats.sim_end == start + 1800
     assert stats.sent[catalog.REGISTRY_SENSORS.name] == 200
     assert stats.sent[catalog.SENSOR_READINGS.name] > 0 and stats.sent[catalog.HOTLINE_CALLS.name] > 0
     assert stats.truth == 1

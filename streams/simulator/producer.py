@@ -25,6 +25,8 @@ from streams.simulator.engine import Emissions, Simulator
 
 log = logging.getLogger(__name__)
 
+WARMUP_CHUNK_S = 300.0
+
 
 @dataclass
 class RunStats:
@@ -79,11 +81,13 @@ def run(sim: Simulator, bootstrap: str, *, speedup: float = 1.0, duration: float
         start: float | None = None, truth_path: Path | None = None, partitions: int = 4,
         stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None,
         wall: Callable[[], float] = time.time, tick_s: float = 0.5, reschedule: Callable[[float], None] | None = None,
-        ) -> RunStats:
+        warmup_s: float = 0.0) -> RunStats:
     """Run the simulator against a broker until `duration` simulated seconds have passed (or `stop`).
 
-    Each loop advances sim time by `speedup * tick_s`, capped at the wall clock. `reschedule(t)` is
-    called when sim time passes the last scenario so a forever-run can keep adding scenarios."""
+    First `warmup_s` simulated seconds before `start` are produced as fast as possible (history, so that
+    detectors have a baseline when the paced run begins). Then each loop advances sim time by the
+    elapsed wall time x `speedup`, capped at the wall clock. `reschedule(t)` is called before each
+    step so a forever-run can keep adding scenarios."""
     if speedup <= 0:
         raise ValueError("speedup must be > 0")
     stop = stop or threading.Event()
@@ -91,8 +95,9 @@ def run(sim: Simulator, bootstrap: str, *, speedup: float = 1.0, duration: float
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024,
                              max_request_size=4 * 1024 * 1024, acks=1,
                              enable_idempotence=False)  # at-least-once; Tansu has no idempotent producer
-    t_sim = start if start is not None else sim_start(wall(), speedup, duration, sim.interval_s)
-    end = None if duration is None else t_sim + duration
+    paced_from = start if start is not None else sim_start(wall(), speedup, duration, sim.interval_s)
+    end = None if duration is None else paced_from + duration
+    t_sim = paced_from - max(0.0, warmup_s)
     stats = RunStats(sim_start=t_sim, sim_end=t_sim)
     truth_file = open(truth_path, "a", encoding="utf-8") if truth_path else None
     try:
@@ -100,6 +105,12 @@ def run(sim: Simulator, bootstrap: str, *, speedup: float = 1.0, duration: float
         producer.flush(30)
         if on_ready is not None:
             on_ready()
+        while not stop.is_set() and t_sim < paced_from:  # warm-up history, as fast as it can be produced
+            t_next = min(paced_from, t_sim + WARMUP_CHUNK_S)
+            if reschedule is not None:
+                reschedule(t_next)
+            publish(producer, sim, sim.step(t_sim, t_next), stats, truth_file)
+            t_sim = stats.sim_end = t_next
         w_prev = wall()
         while not stop.is_set() and (end is None or t_sim < end):
             now = wall()

@@ -400,12 +400,22 @@ def _clash(a: Scenario, b: Scenario, margin_s: float, min_cells: int) -> bool:
     return bool(d.min() < min_cells)
 
 
+def _in_service(kind: str, at: float, rng: np.random.Generator, offset_s: float = 8 * 3600) -> float:
+    """Crowd surges happen while the metro runs (07:00-21:00 local): move a night start to the morning."""
+    if kind != "crowd_surge":
+        return at
+    h = ((at + offset_s) % 86_400) / 3600.0
+    if 7.0 <= h < 21.0:
+        return at
+    return at + ((7.0 - h) % 24.0) * 3600.0 + float(rng.uniform(0, 3 * 3600))
+
+
 def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list[str] | None = None,
          margin_s: float = 1800.0, min_cells: int = 4, first_id: int = 0) -> list[Scenario]:
     """N scenarios over [start, start + duration), no two close in place (< min_cells rings) while close
     in time (< margin_s apart). Types are balanced (round-robin, shuffled); strengths stratified-uniform
-    per type; start times stratified over the period; places weighted by urbanity among cells that have
-    the type's primary sensor. A scenario that cannot be placed after 40 tries is left out (logged in
+    per type; start times stratified over the period (crowd surges moved into metro hours); places
+    weighted by urbanity among cells that have the type's primary sensor. A scenario that cannot be placed after 40 tries is left out (logged in
     the returned list's length)."""
     types = [ALIASES.get(t, t) for t in (types or list(TYPES))]
     for t in types:
@@ -434,6 +444,7 @@ def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list
         cells, p = candidates[t]
         for attempt in range(40):
             at = start + slot * (i + rng.random()) if attempt < 20 else start + duration * rng.random()
+            at = _in_service(t, at, rng)
             cell = cells[int(rng.choice(len(cells), p=p))]
             sc = build(ctx, t, cell, at, s, f"sc-{seed}-{first_id + i:04d}-{t}")
             if not any(_clash(sc, o, margin_s, min_cells) for o in out):
