@@ -120,11 +120,15 @@ def _simulate(args: argparse.Namespace) -> int:
           flush=True)
 
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stats = run(sim, bootstrap, speedup=args.speedup, duration=args.duration, start=start, warmup_s=args.warmup,
-                truth_path=Path(args.truth) if args.truth else None, partitions=s.partitions, stop=stop,
-                on_ready=lambda: mark_ready("simulator", s), reschedule=reschedule)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stats = run(sim, bootstrap, speedup=args.speedup, duration=args.duration, start=start,
+                    warmup_s=args.warmup, truth_path=Path(args.truth) if args.truth else None,
+                    partitions=s.partitions, stop=stop, on_ready=lambda: mark_ready("simulator", s),
+                    reschedule=reschedule)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     sent = ", ".join(f"{k} {v}" for k, v in stats.sent.items())
     print(f"done: simulated {stats.sim_end - stats.sim_start:.0f} s; sent {sent}; {stats.truth} scenarios started",
           flush=True)

@@ -5,8 +5,9 @@ reading tick (ticks at multiples of `interval_s`), video events, hotline calls a
 scenarios that start in the range. All of it is a pure function of the seed and the scenarios, so the
 same time range gives the same messages however it is chunked.
 
-Default rates (3,000 sensors, 300 cameras, 60 s interval): see `Simulator.rates()`; about 50 readings/s
-in ~21 cell batches/s, 0.04 video events/s, 0.07 calls/s (sim time; multiply by the speedup).
+Default rates (3,000 sensors, 300 cameras, 60 s interval, Guangzhou; `Simulator.rates()` measures
+them): 50 readings/s in 29 cell batches/s on city.sensor.readings, ~0.1 video events/s, ~0.07
+calls/s (per simulated second; multiply by the speedup for wall rates).
 """
 
 from __future__ import annotations
@@ -177,14 +178,16 @@ class Simulator:
         return out
 
     # -- rates ----------------------------------------------------------------------------------
-    def rates(self) -> dict[str, float]:
-        """Mean messages per simulated second per topic (background; scenarios add a little)."""
-        cameras = len(self.world.cameras)
-        # mean frames per background video event: 45 % single, 40 % parking ~3 (daytime), 15 % crowd ~3
-        frames = 0.45 + 0.40 * 3.0 * 0.7 + 0.15 * 3.0
+    def rates(self, day_start: float | None = None) -> dict[str, float]:
+        """Mean messages per simulated second per topic, background only (scenarios add a little):
+        readings from the fleet, video and calls counted over one simulated day of background."""
+        t0 = math.floor((day_start if day_start is not None else (self.start or 0.0)) / 3600) * 3600
+        hours = range(int(t0 // 3600), int(t0 // 3600) + 24)
+        video = sum(len(background_video(self.world, self.seed, h, self.video_per_camera_hour)) for h in hours)
+        calls = sum(len(background_calls(self.world, self.seed, h, self.calls_per_hour)) for h in hours)
         return {
             "city.sensor.readings": len(self._cells) / self.interval_s,
             "readings (inside batches)": len(self.world.sensors) / self.interval_s,
-            "city.video.events": self.video_per_camera_hour * cameras * frames / 3600.0,
-            "city.hotline.calls": self.calls_per_hour / 3600.0,
+            "city.video.events": video / 86_400.0,
+            "city.hotline.calls": calls / 86_400.0,
         }

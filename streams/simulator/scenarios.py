@@ -176,7 +176,8 @@ def _calls(ctx: Ctx, rng: np.random.Generator, sid: str, cells: list[str], categ
         # citizens call after noticing: most within the first quarter of the visible period
         ts = min(t_to, t_from + float(rng.exponential(max(60.0, (t_to - t_from) / 4))))
         cell = cells[0] if (rng.random() < 0.7 or len(cells) == 1) else cells[int(rng.integers(1, len(cells)))]
-        out.append(make_call(ctx.world, rng, f"call-{sid}-{j}", ts, cell, category, strength))
+        out.append(make_call(ctx.world, rng, f"call-{sid}-{j}", ts, cell, category, strength,
+                             follow_up=j > 0 and rng.random() < 0.15))
     return sorted(out, key=lambda c: c.ts)
 
 

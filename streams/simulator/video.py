@@ -40,14 +40,21 @@ def track(rng: np.random.Generator, camera_id: str, track_id: str, etype: str, t
     return out
 
 
+def _activity(h):
+    """Relative scene activity by local hour: busy afternoons, quiet nights."""
+    return np.clip(np.exp(-((np.asarray(h) - 14) / 5.0) ** 2) * 1.4, 0.15, 1.2)
+
+
+_ACTIVITY_MEAN = float(_activity(np.arange(0.0, 24.0, 0.05)).mean())
+
+
 def background_video(world: World, seed: int, hour: int, rate_per_hour: float) -> list[VideoEvent]:
     """Background events of one hour bucket (epoch hours), deterministic for (seed, hour)."""
     if not world.cameras:
         return []
     rng = np.random.default_rng([seed, 6, hour])
     h = float(local_hour(hour * 3600.0 + 1800.0))
-    day = float(np.clip(np.exp(-((h - 14) / 5.0) ** 2) * 1.4, 0.15, 1.2))
-    n = int(rng.poisson(rate_per_hour * len(world.cameras) * day / 0.75))
+    n = int(rng.poisson(rate_per_hour * len(world.cameras) * float(_activity(h)) / _ACTIVITY_MEAN))
     stations = set(world.stations)
     out: list[VideoEvent] = []
     for j in range(n):
