@@ -33,7 +33,9 @@ class CategoryRule:
 
     A cluster opens when ANY of these holds: it has `min_sources` independent sources; or its sensor
     evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or
-    `min_calls` distinct hotline calls. A count of 0 means "this source alone never suffices".
+    one camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls.
+    A count of 0 means "this source alone never suffices". Supporting evidence (see
+    `Fuser.is_supporting`) counts as a source next to real evidence, never as a signal.
     """
 
     window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
@@ -42,6 +44,8 @@ class CategoryRule:
     min_sensors: int = 2
     min_cameras: int = 2
     min_calls: int = 2
+    #: one camera's object seen in this many frames (a persistent track) is enough on its own
+    min_frames: int = 4
 
 
 DEFAULT_RULES: dict[str, CategoryRule] = {
@@ -51,7 +55,8 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     # an episode spans kilometres and PM2.5 stations are sparse: cluster over 4 rings (~4 km)
     "air_pollution": CategoryRule(window_s=6 * 3600, rings=4),
     "traffic": CategoryRule(window_s=3600),
-    "crowd": CategoryRule(window_s=3600),
+    # passenger counters swing with every train: counters alone need three agreeing stations' worth
+    "crowd": CategoryRule(window_s=3600, min_sensors=3),
     "manhole": CategoryRule(window_s=2 * 3600),
     # one clear camera sighting or one call about a person down is enough to send someone
     "public_safety": CategoryRule(window_s=1800, min_cameras=1, min_calls=1),
@@ -73,6 +78,8 @@ class FusionConfig:
     default_rule: CategoryRule = field(default_factory=CategoryRule)
     affinity: tuple[tuple[str, ...], ...] = DEFAULT_AFFINITY
     supporting_kinds: frozenset[str] = SUPPORTING_KINDS
+    #: a video object seen in fewer frames than this is a glimpse: supporting only
+    video_min_frames: int = 2
     #: an incident nobody added evidence to for this long is forgotten (merges/splits then refer to nothing)
     retention_s: float = 24 * 3600.0
 
@@ -127,6 +134,7 @@ class Support:
     cameras: int
     calls: int
     core: bool = True  # some evidence is more than supporting
+    frames: int = 0  # most frames of one (non-supporting) video object
 
 
 class Fuser:
@@ -358,6 +366,8 @@ class Fuser:
         """Evidence that strengthens an incident but never opens one alone (rain, parked cars, small crowds)."""
         if a.details.get("supporting"):
             return True
+        if a.source == "video" and int(a.details.get("frames", len(a.message_ids)) or 0) < self.config.video_min_frames:
+            return True
         return a.source == "sensor" and str(a.details.get("kind", a.details.get("sensor_kind", ""))) in \
             self.config.supporting_kinds
 
@@ -367,6 +377,7 @@ class Fuser:
         calls: set[str] = set()
         sources: set[str] = set()
         core = False
+        frames = 0
         for a in cluster.alerts.values():
             sources.add(a.source)
             if self.is_supporting(a):
@@ -379,9 +390,11 @@ class Fuser:
             elif a.source == "video":
                 cameras.add(a.subject_id or a.alert_id)
                 cameras.update(str(c) for c in a.details.get("cameras", []) or [])
+                frames = max(frames, int(a.details.get("frames", len(a.message_ids)) or 0))
             else:
                 calls.update(a.message_ids or [a.alert_id])
-        return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core)
+        return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core,
+                       frames)
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
@@ -391,6 +404,7 @@ class Fuser:
         return ((rule.min_sources > 0 and len(s.sources) >= rule.min_sources)
                 or (rule.min_sensors > 0 and s.sensors >= rule.min_sensors)
                 or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)
+                or (rule.min_frames > 0 and s.frames >= rule.min_frames)
                 or (rule.min_calls > 0 and s.calls >= rule.min_calls))
 
     def _category(self, cluster: _Cluster) -> str:

@@ -246,3 +246,13 @@ def test_rings_per_category_widen_the_cluster() -> None:
     g = fuser(air_pollution=CategoryRule(window_s=6 * 3600, rings=2))
     g.add(alert("p1", category="air_pollution"), T0)
     assert g.add(alert("p2", category="air_pollution", cell="r013c010"), T0 + 60) == []
+
+
+def test_persistent_track_opens_but_a_glimpse_only_supports() -> None:
+    f = fuser(fire=CategoryRule(min_frames=4))
+    assert f.add(alert("g1", source="video", category="fire", ids=["e1"], frames=1), T0) == []
+    assert f.add(alert("g2", source="video", category="fire", ids=["e2"], frames=1, subject="cam2"), T0 + 5) == []
+    assert f.incidents() == []  # two single-frame glimpses by two cameras: not enough
+    ups = f.add(alert("t1", source="video", category="fire", ids=[f"f{i}" for i in range(4)], frames=4,
+                      subject="cam3"), T0 + 10)
+    assert len(ups) == 1 and len(ups[0].evidence) == 3
