@@ -56,47 +56,68 @@ class DetectorBank:
 
     def update(self, idx: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Apply readings in the given order (a slot may repeat) and return their scores."""
+        return self.update_detailed(idx, ts, values, ())[0]
+
+    def update_detailed(self, idx: np.ndarray, ts: np.ndarray, values: np.ndarray,
+                        fields: Sequence[str] = ("kind", "sig", "f")) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Like update(), plus per-reading output fields (see detectors.core.FIELDS), e.g. the anomaly
+        type code, the deviation in sigmas and the expected value, each as of that very reading."""
         idx = np.asarray(idx, dtype=np.int64)
         ts = np.asarray(ts, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64)
         m = len(idx)
         if m == 0:
-            return np.zeros(0)
+            return np.zeros(0), {f: np.zeros(0) for f in fields}
         if not (len(ts) == m == len(values)):
             raise ValueError("idx, ts and values must have the same length")
         if idx.min() < 0 or idx.max() >= len(self._ids):
             raise ValueError("unknown slot: allocate it with slots() first")
         scores = np.empty(m)
+        out = {f: np.empty(m) for f in fields}
         mark = self._mark
         pos = np.arange(m)
         mark[idx] = pos
         if bool((mark[idx] == pos).all()):  # every slot once: one vectorised round
-            self._round(idx, ts, values, scores, None)
+            self._round(idx, ts, values, scores, None, out)
         else:
             for sel in _rounds(idx):
-                self._round(idx[sel], ts[sel], values[sel], scores, sel)
-        return scores
+                self._round(idx[sel], ts[sel], values[sel], scores, sel, out)
+        return scores, out
 
-    def _round(self, idx: np.ndarray, ts: np.ndarray, x: np.ndarray, scores: np.ndarray, sel: Any) -> None:
+    def _round(self, idx: np.ndarray, ts: np.ndarray, x: np.ndarray, scores: np.ndarray, sel: Any,
+               out: dict[str, np.ndarray]) -> None:
         p = self.p
         s = self._st[:, idx]
         tmax = s[2]
         t = np.where(np.isfinite(ts), ts, np.where(tmax > -1e299, tmax, 0.0))
-        b = core.bin_of(np, t, p).astype(np.int64)
-        flat = idx * p.n_bins + b
-        kb = self._kb[:, flat]
+        fb0, fb1, u = core.bin_of(np, t, p)
+        base = idx * p.n_bins
+        f0 = base + fb0.astype(np.int64)
+        f1 = base + fb1.astype(np.int64)
+        k0, k1 = self._kb[:, f0], self._kb[:, f1]
         with np.errstate(all="ignore"):
-            new, Sb, Vb, Cb, sc = core.step(np, p, t, x, s, kb[0], kb[1], kb[2])
+            new, (S0, S1, V0, V1, C0, C1), sc = core.step(np, p, t, x, s, k0[0], k1[0], k0[1], k1[1], k0[2], k1[2], u)
         self._st[:, idx] = np.stack(new)
-        self._kb[:, flat] = np.stack((Sb, Vb, Cb))
+        self._kb[:, f0] = np.stack((S0, V0, C0))
+        self._kb[:, f1] = np.stack((S1, V1, C1))
         if sel is None:
             scores[:] = sc
         else:
             scores[sel] = sc
+        for f, arr in out.items():
+            col = self._st[core.FIELDS.index(f), idx]
+            if sel is None:
+                arr[:] = col
+            else:
+                arr[sel] = col
 
     def explain(self, slot: int) -> dict:
         """For the slot's last reading: expected value, deviation in sigmas, anomaly type, ..."""
         return describe_fields(dict(zip(core.FIELDS, self._st[:, int(slot)].tolist())))
+
+    def explain_state(self, slot: int) -> dict[str, float]:
+        """All raw fields of one slot (model state and last outputs), by name."""
+        return dict(zip(core.FIELDS, self._st[:, int(slot)].tolist()))
 
     def field(self, name: str, slots: np.ndarray) -> np.ndarray:
         """A state/output column (see detectors.core.FIELDS) for some slots, e.g. 'kind' or 'sig'."""

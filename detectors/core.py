@@ -26,18 +26,18 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
-          "acc", "krun", "zrun", "M", "racc", "glong", "rmax",
+          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
           "f", "sig", "kind", "S", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 20  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 24  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
-        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0,
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
-DEFAULT_THRESHOLD = 0.35  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
+DEFAULT_THRESHOLD = 0.47  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
 
 KINDS = ("normal", "spike", "dip", "level_shift", "variance", "stuck", "drift", "gap")
 K_NONE, K_SPIKE, K_DIP, K_SHIFT, K_VAR, K_STUCK, K_DRIFT, K_GAP = range(8)
@@ -51,7 +51,7 @@ class Params:
     bins_per_day: int = 24
     n_warm: int = 24  # readings before any score is given
     s_full: float = 10.0  # surprise (decades) that maps to score 1
-    a_level: float = 0.3
+    a_level: float = 0.5
     g_min: float = 0.1  # slowest seasonal-bin learning rate
     c_min: float = 3.0  # a bin is trusted after this many visits
     clip_k: float = 4.0  # residuals are winsorised at this many scales for learning
@@ -62,23 +62,25 @@ class Params:
     abs_floor: float = 1e-9
     eta: float = 0.05  # quantile step
     k_min: float = 0.6  # tail-shape bounds
-    k_max: float = 1.6
+    k_max: float = 2.0
     v0: float = 2.2  # fast/slow scale ratio that starts to count as a variance change
-    v_slope: float = 2.0
+    v_slope: float = 3.0
     a_mid: float = 0.005  # slow level
     a_base: float = 0.001  # drift baseline
     a_dev: float = 0.001
     d0: float = 6.0
     d_slope: float = 0.7
     n_drift: int = 150
-    run_margin: float = 1.0
+    run_margin: float = 2.0
+    a_pi: float = 0.02
+    w_lvl: float = 1.5
     r_sink: float = 0.01  # decades per reading
     k_stuck: float = 5.0
     p_rep_min: float = 1e-3
     stuck_margin: float = 3.0
     a_dt: float = 0.05
     gap_ratio: float = 4.0
-    gap_slope: float = 0.5
+    gap_slope: float = 1.0
     gap_long: float = 1.5
     gap_decay: float = 0.995
 
@@ -87,14 +89,22 @@ class Params:
         return 2 * self.bins_per_day
 
 
-def bin_of(xp: Any, t: Any, p: Params) -> Any:
-    """Seasonal bin (as float) of a timestamp: hour-of-day slot, + bins_per_day on weekends."""
+def bin_of(xp: Any, t: Any, p: Params) -> tuple[Any, Any, Any]:
+    """The two seasonal bins around a timestamp (as floats) and the weight of the second.
+
+    Bins are hour-of-day slots (+ bins_per_day on weekends); the profile is read by linear
+    interpolation between bin centres so a steep morning ramp is not a staircase."""
     tl = t + p.utc_offset_h * 3600.0
     day = tl // 86400.0
-    slot = (tl - day * 86400.0) // (86400.0 / p.bins_per_day)
+    pos = (tl - day * 86400.0) / (86400.0 / p.bins_per_day) - 0.5
+    lo = pos // 1.0
+    u = xp.minimum(xp.maximum(pos - lo, 0.0), 1.0)
+    nb = float(p.bins_per_day)
+    b0 = xp.where(lo < 0.0, nb - 1.0, xp.minimum(lo, nb - 1.0))
+    b1 = xp.where(lo + 1.0 >= nb, 0.0, xp.maximum(lo + 1.0, 0.0))
     weekend = ((day + 3.0) % 7.0) >= 5.0  # 1970-01-01 was a Thursday (weekday 3)
-    b = slot + xp.where(weekend, float(p.bins_per_day), 0.0)
-    return xp.minimum(xp.maximum(b, 0.0), float(p.n_bins - 1))
+    off = xp.where(weekend, nb, 0.0)
+    return b0 + off, b1 + off, u
 
 
 class ScalarOps:
@@ -111,15 +121,23 @@ class ScalarOps:
         return a if c else b
 
 
-def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) -> tuple:
-    """One reading per slot: returns (new fields tuple in FIELDS order, Sb, Vb, Cb, score).
+def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, V1: Any, C0: Any, C1: Any,
+         u: Any) -> tuple:
+    """One reading per slot: returns (new fields in FIELDS order, (S0, S1, V0, V1, C0, C1), score).
+
+    S/V/C are the seasonal mean, scale and visit count of the two bins around the reading, u the
+    weight of the second (see bin_of).
 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
+    u0 = 1.0 - u
+    Sb = u0 * S0 + u * S1
+    Vb = u0 * V0 + u * V1
+    Cb = u0 * C0 + u * C1
     x = w(valid, x, 0.0)
     has = n > 0.5
     warm = n >= p.n_warm
@@ -149,10 +167,15 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
     kt = mn(mx(0.30103 / xp.log10(mx(q99 / mx(q90, 0.1), 1.05)), p.k_min), p.k_max)
     s_pt = w(az > q90, (mx(az, 1e-9) / mx(q90, 0.1)) ** kt, az / mx(q90, 0.1))
     s_pt = w(learn, s_pt * mn((Cb + 1.0) / (p.c_min + 1.0), 1.0), 0.0)
-    # consecutive same-side tail residuals multiply their probabilities: surprises add up, so a
-    # level shift or a surge is seen early even when each reading alone is borderline
+    # consecutive same-side tail residuals multiply their probabilities, so surprises add up and a
+    # level shift or a surge is seen early even when each reading alone is borderline; a follow-up
+    # exceedance is only as surprising as this series makes it (pi = learnt chance of one tail
+    # reading following another on the same side: 0.1 if independent, more for trending series)
     sgn = w(z > 0.0, 1.0, -1.0)
-    racc_n = w(learn, w(az > q90, w(racc * z > 0.0, racc + sgn * s_pt, sgn * s_pt), 0.0), racc)
+    tail = az > q90
+    cont = learn & (racc * z > 0.0)
+    racc_n = w(learn, w(tail, w(cont, racc + sgn * (s_pt - 1.0 - xp.log10(mx(pi, 0.01))), sgn * s_pt), 0.0), racc)
+    pi_n = w(learn & (racc != 0.0), pi + p.a_pi * (w(cont & tail, 1.0, 0.0) - pi), pi)
     s_run = mx(ab(racc_n) - p.run_margin, 0.0)
 
     # -- variance change: fast scale against the slow one
@@ -172,20 +195,35 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
     #    M slow level, Sb season relative to M, L the recent deviation from both (persistence)
     lim = w(warm, p.clip_k * scale, 1e300)
     xc = f + mx(mn(e, lim), -lim)
-    g = mx(1.0 / (Cb + 1.0), p.g_min)
-    Sb_n = w(learn, Sb + g * (xc - M - Sb), Sb)
+    g0 = mx(1.0 / (C0 + 1.0), p.g_min) * u0
+    g1 = mx(1.0 / (C1 + 1.0), p.g_min) * u
+    err = xc - M - Sb
+    S0_n = w(learn, S0 + g0 * err, S0)
+    S1_n = w(learn, S1 + g1 * err, S1)
+    Sb_n = u0 * S0_n + u * S1_n
     M_n = w(valid, w(has, M + mx(1.0 / (n + 1.0), p.a_mid) * (xc - Sb - M), x), M)
     L_n = w(learn, L + p.a_level * (xc - M_n - Sb_n - L), w(valid, 0.0, L))
     vlim = w(warm, p.var_clip * base, 1e300)
     aec = mn(ae, vlim)
-    Vb_n = w(learn, w(Cb > 0.5, Vb + g * (aec - Vb), aec), Vb)
-    Cb_n = w(learn, Cb + 1.0, Cb)
+    V0_n = w(learn, V0 + g0 * (aec - V0), V0)
+    V1_n = w(learn, V1 + g1 * (aec - V1), V1)
+    C0_n = w(learn, C0 + u0, C0)
+    C1_n = w(learn, C1 + u, C1)
     ss_n = w(learn, ss + mx(1.0 / mx(n, 1.0), p.a_ss) * (aec - ss), ss)
     sf_n = w(learn, w(n > 1.5, sf + p.a_sf * (aec - sf), aec), sf)
 
     # -- drift: the slow level against a slower baseline, in units of its usual wander
     zd = ab(M_n - B) / mx(D, floor)
     s_drift = w(n >= p.n_drift, mx(zd - p.d0, 0.0) * p.d_slope, 0.0)
+    # -- context: the current deseasonalised level (slow + recent) against the long-run baseline,
+    #    calibrated by its own streaming quantiles (a haze day is far above any usual day)
+    lv = ab(M_n + L_n - B)
+    zl = lv / mx(Dl, floor)
+    s_lvl = w(n >= p.n_drift, w(zl > l90, 1.0 + (zl - l90) / mx(l99 - l90, 0.5), 0.0), 0.0)
+    upd_l = learn & (n >= p.n_drift)
+    l90_n = w(upd_l, l90 + p.eta * w(zl > l90, 0.9, -0.1), l90)
+    l99_n = w(upd_l, mx(l99 + p.eta * w(zl > l99, 0.99, -0.01), l90_n + 0.5), l99)
+    Dl_n = w(learn, Dl + mx(1.0 / mx(n, 1.0), p.a_dev) * (lv - Dl), Dl)
     B_n = w(valid, B + mx(1.0 / (n + 1.0), p.a_base) * (M_n - B), B)
     dd = ab(M_n - B_n)
     D_n = w(learn, D + mx(1.0 / mx(n, 1.0), p.a_dev) * (mn(dd, w(n > 50.0, 3.0 * D, 1e300)) - D), D)
@@ -200,11 +238,11 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
     # -- combine: the strongest piece of evidence, in decades of tail probability
     s_pt = mx(s_pt, s_run)
     s_var = w(learn, s_var, 0.0)
-    s_drift = w(learn, s_drift, 0.0)
+    s_drift = w(learn, mx(s_drift, s_lvl * p.w_lvl), 0.0)
     # stuck, drift and variance are states, not events: report them when they reach a new high (one
     # more decade than last reported; stuck only until it is certain); the bar sinks slowly so a
     # lasting condition is re-reported now and then, not on every reading
-    s_stuck = w(valid & (s_stuck <= p.s_full), s_stuck, 0.0)
+    s_stuck = w(valid & (acc - p.stuck_margin < p.s_full), s_stuck, 0.0)
     slow = mx(mx(s_drift, s_var), s_stuck)
     emit = slow >= rmax + 1.0
     rmax_n = w(emit, slow, mx(rmax - p.r_sink, 0.0))
@@ -217,10 +255,13 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, Sb: Any, Vb: Any, Cb: Any) 
              w(s_gap >= S, float(K_GAP),
                w(s_stuck >= S, float(K_STUCK),
                  w(s_pt >= S, k_pt,
-                   w(s_var >= S, float(K_VAR), float(K_DRIFT))))))
+                   w((s_var >= S) | (sf > p.v0 * base), float(K_VAR),  # noisier than usual: variance
+                     # the level is far from usual: a jump if this very reading is in the tail,
+                     # a shift while tail readings keep coming, otherwise it crept there (drift)
+                     w(az > q99, k_pt, w(racc_n != 0.0, float(K_SHIFT), float(K_DRIFT))))))))
     score = mn(S / p.s_full, 1.0)
 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
-           glong_n, rmax_n, f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
-    return new, Sb_n, Vb_n, Cb_n, score
+           glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
+    return new, (S0_n, S1_n, V0_n, V1_n, C0_n, C1_n), score

@@ -35,10 +35,11 @@ class SeriesDetector:
         if not math.isfinite(t):
             t = self._s[2] if self._s[2] > -1e299 else 0.0  # the latest good time: no gap, no crash
         x = _as_float(value)
-        b = int(core.bin_of(core.ScalarOps, t, self.p))
-        new, self._S[b], self._V[b], self._C[b], score = core.step(
-            core.ScalarOps, self.p, t, x, self._s, self._S[b], self._V[b], self._C[b])
-        self._s = new
+        fb0, fb1, u = core.bin_of(core.ScalarOps, t, self.p)
+        b0, b1 = int(fb0), int(fb1)
+        S, V, C = self._S, self._V, self._C
+        self._s, (S[b0], S[b1], V[b0], V[b1], C[b0], C[b1]), score = core.step(
+            core.ScalarOps, self.p, t, x, self._s, S[b0], S[b1], V[b0], V[b1], C[b0], C[b1], u)
         return score
 
     def explain(self) -> dict:

@@ -1,0 +1,131 @@
+"""SensorStage: an isolated fault becomes a maintenance alert, a corroborated event an operational one with evidence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from detectors import SensorStage
+from streams.schemas import Alert, SensorInfo, SensorReading
+
+T0 = 1_700_006_400.0
+STEP = 600.0
+
+
+def ring(cell: str) -> list[str]:
+    r, c = (int(x) for x in cell[1:].split("c"))
+    return [f"r{r + dr}c{c + dc}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+
+
+def make_stage(n: int = 4, kind: str = "water_level") -> tuple[SensorStage, list[str]]:
+    stage = SensorStage(neighbours=ring)
+    ids = [f"wl{i}" for i in range(n)]
+    for i, sid in enumerate(ids):
+        stage.register(SensorInfo(sensor_id=sid, kind=kind, cell=f"r5c{5 + i % 2}", district="Tianhe",
+                                  lat=23.12 + 0.001 * i, lon=113.32))
+    return stage, ids
+
+
+def level(i: int, k: int, rng: np.random.Generator) -> float:
+    h = ((T0 + k * STEP) % 86400) / 3600
+    return 0.3 + 0.05 * math.sin(h / 24 * 2 * math.pi) + 0.01 * i + rng.normal(0, 0.005)
+
+
+def run(stage: SensorStage, ids: list[str], steps: int, bump=lambda i, k: 0.0, seed: int = 0,
+        start: int = 0) -> list[Alert]:
+    rng = np.random.default_rng(seed)
+    alerts: list[Alert] = []
+    for k in range(start, start + steps):
+        ts = T0 + k * STEP
+        batch = [SensorReading(sensor_id=sid, ts=ts, value=level(i, k, rng) + bump(i, k)) for i, sid in enumerate(ids)]
+        alerts += stage.process(batch, now=ts)
+        alerts += stage.tick(ts)
+    return alerts
+
+
+WARM = 6 * 144  # six days of 10-minute readings
+
+
+def test_warm_clean_city_raises_nothing() -> None:
+    stage, ids = make_stage()
+    assert run(stage, ids, WARM) == []
+
+
+def test_isolated_spike_is_a_maintenance_alert() -> None:
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    alerts = run(stage, ids, 6, bump=lambda i, k: 1.5 if (i == 0 and k == WARM + 2) else 0.0, start=WARM, seed=1)
+    assert alerts, "the faulty reading was not flagged"
+    assert {a.subject_id for a in alerts} == {"wl0"}
+    a = alerts[-1]
+    assert a.kind == "maintenance" and a.category == "sensor_fault"
+    assert a.details["corroborated"] is False and a.details["agreeing_sensors"] == []
+    assert a.message_ids == [f"wl0@{T0 + (WARM + 2) * STEP}"]
+
+
+def test_corroborated_rise_is_operational_with_evidence_and_one_alert_per_episode() -> None:
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    rise = lambda i, k: 0.6 if (i < 3 and k >= WARM + 2) else 0.0  # three drains fill up together
+    alerts = run(stage, ids, 8, bump=rise, start=WARM, seed=2)
+    ops = [a for a in alerts if a.kind == "operational"]
+    assert ops, [a.reason for a in alerts]
+    assert {a.category for a in ops} == {"waterlogging"}
+    assert all(a.details["corroborated"] and a.details["agreeing_sensors"] for a in ops)
+    assert {a.subject_id for a in ops} <= {"wl0", "wl1", "wl2"}
+    # rate limit: one alert id per sensor for the episode, however many readings stay high
+    by_sensor: dict[str, set[str]] = {}
+    for a in alerts:
+        by_sensor.setdefault(a.subject_id, set()).add(a.alert_id)
+    assert all(len(v) == 1 for v in by_sensor.values())
+    a = ops[0]
+    assert "water level" in a.reason and "σ" in a.reason and "m" in a.reason
+    assert a.details["anomaly_type"] in {"spike", "level_shift"}
+    assert a.details["value"] is not None and a.details["expected"] is not None
+    assert all("@" in m for m in a.message_ids)
+    assert 1 <= a.severity <= 4 and 0.0 <= a.score <= 1.0
+
+
+def test_stuck_sensor_and_impossible_value_are_maintenance() -> None:
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    rng = np.random.default_rng(3)
+    alerts: list[Alert] = []
+    for k in range(WARM, WARM + 20):
+        ts = T0 + k * STEP
+        batch = [SensorReading(sensor_id=sid, ts=ts, value=0.4 if i == 1 else level(i, k, rng)) for i, sid in enumerate(ids)]
+        batch.append(SensorReading(sensor_id="wl2", ts=ts + 1, value=99.0 if k == WARM + 5 else level(2, k, rng)))
+        alerts += stage.process(batch, now=ts)
+    stuck = [a for a in alerts if a.subject_id == "wl1"]
+    assert stuck and all(a.kind == "maintenance" and a.category == "sensor_fault" for a in stuck)
+    assert any(a.details["anomaly_type"] == "stuck" for a in stuck)
+    bad = [a for a in alerts if a.subject_id == "wl2"]
+    assert bad and bad[0].kind == "maintenance" and "outside the possible range" in bad[0].reason
+
+
+def test_silent_sensor_is_reported_once_by_tick() -> None:
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    alerts: list[Alert] = []
+    rng = np.random.default_rng(4)
+    for k in range(WARM, WARM + 12):
+        ts = T0 + k * STEP
+        alerts += stage.process([SensorReading(sensor_id=s, ts=ts, value=level(i, k, rng))
+                                 for i, s in enumerate(ids) if s != "wl3"], now=ts)
+        alerts += stage.tick(ts)
+    silent = [a for a in alerts if a.subject_id == "wl3"]
+    assert len(silent) == 1 and silent[0].kind == "maintenance" and "silent" in silent[0].reason
+
+
+@pytest.mark.parametrize("value", [None, math.nan, -0.0, 1e9])
+def test_bad_and_unknown_readings_never_raise(value) -> None:
+    stage, ids = make_stage(2)
+    batch = [SensorReading(sensor_id="nobody", ts=T0, value=1.0),
+             SensorReading(sensor_id="wl0", ts=T0, value=value),
+             SensorReading(sensor_id="wl0", ts=T0 - 50, value=0.3),
+             SensorReading(sensor_id="wl1", ts=float("nan"), value=0.3)]
+    for a in stage.process(batch, now=T0):
+        assert isinstance(a, Alert)
+    assert stage.stats["unknown_sensor"] == 1
