@@ -3,8 +3,9 @@
 Each scenario is built once, deterministically, from (type, cell, start, strength, seed): its sensor
 effects (applied per reading tick), its camera tracks and its hotline calls are fixed at build time,
 and it carries its `ScenarioTruth` (start = first injected signal, end = last one, affected cells,
-the sensors and cameras that carry it, and details: category, place, magnitudes in physical units,
-counts of calls and video events).
+the sensors and cameras that carry its signature, and details: category, place, magnitudes in
+physical units, counts of calls and video events, and `side_effect_sensors`: sensors it nudges
+within normal range, which should not alarm).
 
 Strength s in [0, 1] (1 obvious, 0 barely visible); band: strong s >= 2/3, medium 1/3 <= s < 2/3,
 weak s < 1/3. `plan` draws strengths stratified-uniform per type (each band gets a third of every
@@ -12,7 +13,7 @@ type). What s means physically (u ~ U(0, 1) for durations):
 
 | type          | sensor signature (magnitude)                                    | video                        | calls (Poisson mean) | duration            |
 | ------------- | --------------------------------------------------------------- | ---------------------------- | -------------------- | ------------------- |
-| waterlogging  | rain burst 3+12s mm/5min peak over 2-3 rings; water level +0.05+0.55s m (5 cm .. 60 cm) in the cell, 30-60 % of it in up to 3s neighbour cells, 10 min after the rain starts | standing_water, conf 0.35+0.55s, each cell camera with p 0.3+0.7s | 0.5+12 s^1.5 | 1.5-3.5 h |
+| waterlogging  | rain burst 3+12s mm/5min peak over 2-3 rings (other drains there rise 3 mm per mm/5min: `side_effect_sensors`); water level +0.05+0.55s m (5 cm .. 60 cm) in the cell, 30-60 % of it in up to 3s neighbour cells, 10 min after the rain starts | standing_water, conf 0.35+0.55s, each cell camera with p 0.3+0.7s | 0.5+12 s^1.5 | 1.5-3.5 h |
 | building_fire | smoke 0.3+9.7s² %/m in the cell (background ~0.02)              | smoke_fire in cell and neighbours | 1+12s           | 0.5-1.8 h           |
 | air_pollution | PM2.5 +15+135s µg/m³ at the centre, Gaussian fall-off over 3+5s km, every PM2.5 sensor of the district in reach | none | 0.3+6s | 3.5-6.5 h |
 | traffic_jam   | speed -(25+65s) % in the cell, half that in up to 2 neighbours   | traffic_accident in the cell | 0.5+10s              | 0.5-1.4 h           |
@@ -156,15 +157,26 @@ def _cells_dist(a: str, b: str) -> int:
 
 def _camera_tracks(ctx: Ctx, rng: np.random.Generator, sid: str, cells: list[str], etype: str, p_see: float,
                    conf: float, t_from: float, t_to: float, count: int | None = None) -> list[VideoEvent]:
+    """Each camera of `cells` that sees the scene (probability p_see) reports it as a track of a few
+    frames; the analytics engine then loses the object and re-acquires it minutes later under a new
+    track id, for as long as the scene is visible (at most 40 frames per camera)."""
     out: list[VideoEvent] = []
     for ci in ctx.world.cameras_in(cells):
         if rng.random() >= p_see:
             continue
         cam = ctx.world.cameras[ci]
+        level = float(np.clip(conf + rng.normal(0, 0.04), 0.05, 0.97))
         a = t_from + float(rng.uniform(0, 0.2)) * (t_to - t_from)
-        out += track(rng, cam.camera_id, f"{sid}-{cam.camera_id}", etype, a, t_to,
-                     float(np.clip(conf + rng.normal(0, 0.04), 0.05, 0.97)), period_s=float(rng.uniform(15, 40)),
-                     count=count, max_frames=int(rng.integers(4, 15)))
+        frames, k = 0, 0
+        while a < t_to and frames < 40:
+            n = int(rng.integers(3, 12))
+            period = float(rng.uniform(15, 40))
+            ev = track(rng, cam.camera_id, f"{sid}-{cam.camera_id}-{k}", etype, a, t_to, level, period_s=period,
+                       count=count, max_frames=min(n, 40 - frames))
+            out += ev
+            frames += len(ev)
+            k += 1
+            a += n * period + float(rng.uniform(120, 600))
     return out
 
 
@@ -223,13 +235,19 @@ def _waterlogging(ctx: Ctx, rng, sid: str, cell: str, at: float, s: float) -> Sc
     rf = w.sensors_in(rain_cells, "rainfall")
     dist = np.array([_cells_dist(w.sensor_cell[i], cell) for i in rf], dtype=float)
     effects.append(Effect(rf, rain_peak * np.exp(-dist / 2.0), rain_env))
+    # the same rain fills every drain of the area a little (as in the background, 3 mm per mm/5min,
+    # 10 min later): the waterlogged cells are where it goes far beyond that
+    wet = np.setdiff1d(w.sensors_in(rain_cells, "water_level"), np.concatenate([wl_c, wl_n]))
+    wet_d = np.array([_cells_dist(w.sensor_cell[i], cell) for i in wet], dtype=float)
+    lagged = Envelope(rain_env.start + 600, rain_env.rise, rain_env.hold, rain_env.fall)
+    effects.append(Effect(wet, 0.003 * rain_peak * np.exp(-wet_d / 2.0), lagged))
     visible = (env.start + env.rise * 0.5, env.start + env.rise + env.hold + env.fall * 0.5)
     video = _camera_tracks(ctx, rng, sid, cells, "standing_water", 0.3 + 0.7 * s, 0.35 + 0.55 * s, *visible)
     calls = _calls(ctx, rng, sid, cells, "waterlogging", 0.5 + 12 * s ** 1.5, visible[0], visible[1], s)
     sensors = np.concatenate([wl_c, wl_n, rf])
     truth = _truth(ctx, sid, "waterlogging", cell, at, env.end, cells, s, sensors, video, calls,
                    onset=onset, water_rise_m=round(peak_m, 3), rain_peak_mm_5min=round(rain_peak, 2),
-                   rain_cells=rain_cells)
+                   rain_cells=rain_cells, side_effect_sensors=[w.sensors[i].sensor_id for i in wet])
     return Scenario(truth, effects, video, calls)
 
 

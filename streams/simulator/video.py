@@ -2,7 +2,8 @@
 
 An analytics engine reports an object track as several events (frames) with the same `track_id`,
 a few to tens of seconds apart, with confidence varying around the track's level. Cameras in one
-cell overlap: a scenario is seen by several of them, each with its own track.
+cell overlap: a scenario is seen by several of them, each with its own track, and a long scene is
+re-acquired every few minutes under a new track id (see `scenarios._camera_tracks`).
 
 Background (default `rate_per_hour` = 0.5 events per camera per hour, a daily cycle):
 - 45 % false detections: any type, confidence 0.05-0.45, one frame;
