@@ -193,12 +193,12 @@ def test_schedule_spans_bands_types_and_keeps_scenarios_apart(city):
 
 def test_every_emitted_message_validates(city):
     sim = small(city)
-    sim.schedule(8, 2, 4 * 3600)
+    sim.schedule(8, 2, 2 * 3600)
     sensors, cameras = sim.registry()
     v = Validator("r", "v", "h", sensors={s.sensor_id: s for s in sensors},
                   cameras={c.camera_id: c for c in cameras}, inside_city=city.contains)
-    em = sim.step(T0, T0 + 4 * 3600)
-    now = T0 + 4 * 3600
+    em = sim.step(T0, T0 + 2 * 3600)
+    now = T0 + 2 * 3600
     assert em.calls and em.video and em.truth
     refused = []
     for b in em.batches:

@@ -40,7 +40,7 @@ def test_small_run_puts_messages_on_every_topic(broker, tmp_path):
     assert [json.loads(x)["scenario_id"] for x in lines] == [truth.scenario_id]
 
     def docs(topic):
-        return [json.loads(x) for x in tail(broker, topic, from_beginning=True, idle_timeout=2)]
+        return [json.loads(x) for x in tail(broker, topic, from_beginning=True, idle_timeout=1)]
 
     ids = {x["sensor_id"] for x in docs(catalog.REGISTRY_SENSORS.name)}
     assert {si.sensor_id for si in sim.world.sensors} <= ids
