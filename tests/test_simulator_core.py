@@ -236,3 +236,12 @@ def test_background_faults_are_labelled_and_touch_one_sensor_each(city):
     d = np.nan_to_num(sim.values(tick) - quiet.values(tick))
     moved = {sim.world.sensors[i].sensor_id for i in np.flatnonzero(np.abs(d) > 1e-9)}
     assert moved <= {s for t in truths for s in t.sensors}
+
+
+def test_daily_cycles_follow_the_configured_local_time(city):
+    t = T0 + 16 * 3600  # 18:00 UTC: 02:00 in Guangzhou (metro closed), evening rush in UTC+0
+    gz, utc = small(city), small(city, utc_offset_h=0.0)
+    pf = gz.background.mask["passenger_flow"]
+    tick = int(t // gz.interval_s)
+    assert np.nansum(gz.values(tick)[pf]) == 0
+    assert np.nansum(utc.values(tick)[pf]) > 100 * len(pf)

@@ -4,18 +4,22 @@ Every value is a pure function of (seed, reading tick, sensor), drawn with a cou
 per tick, so `step(t0, t1)` gives the same readings however the time range is chunked. One call
 computes all sensors at once (numpy). Local time is UTC+8 (Guangzhou) unless told otherwise.
 
-Magnitudes (units of `streams.schemas.SENSOR_UNITS`), per sensor parameters drawn once per seed:
+Magnitudes (units of `streams.schemas.SENSOR_UNITS`), per-sensor parameters drawn once per seed:
 
-| kind           | normal level                                  | cycle                                   | noise (1 sd) |
-| -------------- | --------------------------------------------- | --------------------------------------- | ------------ |
-| water_level    | 0.02-0.12 m above the dry level               | tide 0-3 cm (12.42 h); + 3 mm per mm/5min of rain, 10 min lag | 5 mm |
-| rainfall       | 0 mm/5min; storms 0.3-6 mm/5min peak          | ~0.7 storms/day, 30-180 min, 5-25 km    | 0.05, 0.1 mm resolution |
-| pm25           | 15-45 µg/m³ (lower in the suburbs)            | +30 % rush hours, +15 % night, city-wide multi-day swings up to ±30 %; rain washes out | 8 % |
-| traffic_speed  | free flow 35-65 km/h                          | weekday rush -30..-55 % (weekend 40 % of that) | 2.5 km/h |
-| manhole_tilt   | 0.3-2.0 °                                     | none                                    | 0.15 °       |
-| smoke          | 0.005-0.03 %/m                                | +0.01 %/m at cooking hours; rare one-reading nuisance puffs of 0.2-1.5 %/m (1e-5 per reading) | 0.006 %/m |
-| water_pressure | 2.8-4.2 bar                                   | -0.15..-0.35 bar at demand peaks        | 0.03 bar     |
-| passenger_flow | station peak 150-900 people/5min              | metro closed 00:00-06:00, rush peaks    | Poisson      |
+- water_level: 0.02-0.12 m above the dry level; Pearl River tide 0-3 cm (12.42 h); +3 mm per
+  mm/5min of rain 10 min later; noise 5 mm.
+- rainfall: 0 mm/5min outside storms; ~0.7 storms/day, 30-180 min, 0.3-6 mm/5min peak, 5-25 km
+  radius; 0.1 mm resolution.
+- pm25: 15-45 µg/m³ (lower in the suburbs); +30 % at rush hours, +15 % at night, city-wide
+  multi-day swings up to ±30 %; rain washes it out; noise 8 %.
+- traffic_speed: free flow 35-65 km/h; weekday rush hours -30..-55 % (weekends 40 % of that);
+  rain slows it; noise 2.5 km/h.
+- manhole_tilt: 0.3-2.0 °; noise 0.15 °.
+- smoke: 0.005-0.03 %/m, +0.01 %/m at cooking hours; rare one-reading nuisance puffs of
+  0.2-1.5 %/m (1e-5 per reading); noise 0.006 %/m.
+- water_pressure: 2.8-4.2 bar, -0.15..-0.35 bar at the demand peaks; noise 0.03 bar.
+- passenger_flow: station peak 150-900 people/5min, rush-hour peaks on weekdays, a daytime bump
+  at weekends, 0 while the metro is closed (23:30-06:00); Poisson counts.
 
 Faults in the background: a reading is missing (value None) with probability `dropout` (0.1 %).
 Labelled faults (stuck / spike / drift) come from `scenarios.py`.

@@ -23,7 +23,7 @@ from streams.simulator import scenarios as sc_mod
 from streams.simulator.background import Background
 from streams.simulator.calls import background_calls
 from streams.simulator.video import background_video
-from streams.simulator.world import KIND_INDEX, World, build_world
+from streams.simulator.world import World, build_world
 
 #: physical floor / ceiling per kind after scenario effects (index = KIND_INDEX)
 _LO = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
@@ -50,7 +50,7 @@ class Simulator:
     def __init__(self, city: City, seed: int = 7, n_sensors: int = 3000, n_cameras: int = 300,
                  scenarios: list[sc_mod.Scenario] | None = None, start: float | None = None,
                  interval_s: float = 60.0, calls_per_hour: float = 240.0, video_per_camera_hour: float = 0.5,
-                 dropout: float = 0.001, faults_per_sensor_day: float = 0.001) -> None:
+                 dropout: float = 0.001, faults_per_sensor_day: float = 0.001, utc_offset_h: float = 8.0) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be > 0")
         self.city = city
@@ -60,8 +60,9 @@ class Simulator:
         self.video_per_camera_hour = float(video_per_camera_hour)
         self.start = start
         self.world: World = build_world(city, seed, n_sensors, n_cameras)
-        self.background = Background(self.world, seed, dropout=dropout)
-        self.ctx = sc_mod.Ctx(self.world, self.background.base, self.interval_s, seed)
+        self.offset_s = utc_offset_h * 3600.0  # local time drives every daily cycle
+        self.background = Background(self.world, seed, dropout=dropout, offset_s=self.offset_s)
+        self.ctx = sc_mod.Ctx(self.world, self.background.base, self.interval_s, seed, self.offset_s)
         self.scenarios: list[sc_mod.Scenario] = list(scenarios or [])
         self._ids = {s.sensor_id: i for i, s in enumerate(self.world.sensors)}
         decimals = np.array([_ROUND[s.kind.value] for s in self.world.sensors])
@@ -148,6 +149,12 @@ class Simulator:
         k = self.world.kind_idx
         return np.clip(v, _LO[k], _HI[k])
 
+    def _bg_video(self, hour: int) -> list[VideoEvent]:
+        return background_video(self.world, self.seed, hour, self.video_per_camera_hour, self.offset_s)
+
+    def _bg_calls(self, hour: int) -> list[HotlineCall]:
+        return background_calls(self.world, self.seed, hour, self.calls_per_hour, self.offset_s)
+
     def step(self, t0: float, t1: float) -> Emissions:
         """Everything emitted with event time in [t0, t1)."""
         out = Emissions()
@@ -165,10 +172,8 @@ class Simulator:
                 out.batches.append(SensorBatch.model_construct(cell=cell, gateway=f"gw-{cell}", readings=readings,
                                                                schema_version=1))
         for hour in range(int(t0 // 3600), int(math.ceil(t1 / 3600))):
-            out.video += [e for e in background_video(self.world, self.seed, hour, self.video_per_camera_hour)
-                          if t0 <= e.ts < t1]
-            out.calls += [c for c in background_calls(self.world, self.seed, hour, self.calls_per_hour)
-                          if t0 <= c.ts < t1]
+            out.video += [e for e in self._bg_video(hour) if t0 <= e.ts < t1]
+            out.calls += [c for c in self._bg_calls(hour) if t0 <= c.ts < t1]
         for sc in self.active(t0, t1):
             out.video += [e for e in sc.video if t0 <= e.ts < t1]
             out.calls += [c for c in sc.calls if t0 <= c.ts < t1]
@@ -183,8 +188,8 @@ class Simulator:
         readings from the fleet, video and calls counted over one simulated day of background."""
         t0 = math.floor((day_start if day_start is not None else (self.start or 0.0)) / 3600) * 3600
         hours = range(int(t0 // 3600), int(t0 // 3600) + 24)
-        video = sum(len(background_video(self.world, self.seed, h, self.video_per_camera_hour)) for h in hours)
-        calls = sum(len(background_calls(self.world, self.seed, h, self.calls_per_hour)) for h in hours)
+        video = sum(len(self._bg_video(h)) for h in hours)
+        calls = sum(len(self._bg_calls(h)) for h in hours)
         return {
             "city.sensor.readings": len(self._cells) / self.interval_s,
             "readings (inside batches)": len(self.world.sensors) / self.interval_s,

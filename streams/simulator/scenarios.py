@@ -9,18 +9,28 @@ within normal range, which should not alarm).
 
 Strength s in [0, 1] (1 obvious, 0 barely visible); band: strong s >= 2/3, medium 1/3 <= s < 2/3,
 weak s < 1/3. `plan` draws strengths stratified-uniform per type (each band gets a third of every
-type). What s means physically (u ~ U(0, 1) for durations):
+type). What s means physically (durations drawn uniformly in the ranges given):
 
-| type          | sensor signature (magnitude)                                    | video                        | calls (Poisson mean) | duration            |
-| ------------- | --------------------------------------------------------------- | ---------------------------- | -------------------- | ------------------- |
-| waterlogging  | rain burst 3+12s mm/5min peak over 2-3 rings (other drains there rise 3 mm per mm/5min: `side_effect_sensors`); water level +0.05+0.55s m (5 cm .. 60 cm) in the cell, 30-60 % of it in up to 3s neighbour cells, 10 min after the rain starts | standing_water, conf 0.35+0.55s, each cell camera with p 0.3+0.7s | 0.5+12 s^1.5 | 1.5-3.5 h |
-| building_fire | smoke 0.3+9.7s² %/m in the cell (background ~0.02)              | smoke_fire in cell and neighbours | 1+12s           | 0.5-1.8 h           |
-| air_pollution | PM2.5 +15+135s µg/m³ at the centre, Gaussian fall-off over 3+5s km, every PM2.5 sensor of the district in reach | none | 0.3+6s | 3.5-6.5 h |
-| traffic_jam   | speed -(25+65s) % in the cell, half that in up to 2 neighbours   | traffic_accident in the cell | 0.5+10s              | 0.5-1.4 h           |
-| crowd_surge   | passenger_flow +(0.3+2.7s) x the station's peak flow            | crowd, count 50+550s         | 0.3+5s               | 0.6-1.2 h           |
-| pipe_burst    | pressure -(0.2+1.8s) bar in the cell, 40 % of it in neighbours; water level +0.02+0.15s m | standing_water in the cell | 1+10s | 0.6-1.8 h |
-| sensor_fault  | ONE sensor: stuck at normal+0.3s·R, or 1-3 isolated spikes of +(0.15+0.85s)·R, or a drift to +(0.05+0.45s)·R (R per kind below); operational=False | none | none | 1-6 h |
-| noise_only    | nothing injected: a labelled quiet period over a cell and its ring; operational=False | none | none | 1-3 h |
+- waterlogging (1.5-3.5 h): a rain burst of 3+12s mm/5min peak on the gauges within 3 rings (the
+  other drains there rise 3 mm per mm/5min, listed as `side_effect_sensors`); 10 min after the rain
+  starts, water level +0.05+0.55s m (5 cm .. 60 cm) in the cell and 30-60 % of that in up to 3s
+  neighbour cells. Cameras there (each with p 0.3+0.7s): standing_water, confidence 0.35+0.55s.
+  Calls: Poisson(0.5+12 s^1.5).
+- building_fire (0.5-1.8 h): smoke 0.3+9.7s² %/m in the cell (background ~0.02 %/m); smoke_fire on
+  the cell's cameras (p 0.4+0.6s) and its neighbours' (p 0.2+0.4s). Calls: Poisson(1+12s).
+- air_pollution (3.5-6.5 h): PM2.5 +15+135s µg/m³ at the centre with a Gaussian fall-off over 3+5s
+  km, on every PM2.5 sensor of the district within twice that (at least the 3 nearest). No video.
+  Calls: Poisson(0.3+6s).
+- traffic_jam (0.5-1.4 h): speed -(25+65)s % in the cell, half that in up to 2 neighbour cells;
+  traffic_accident on the cell's cameras (p 0.4+0.6s). Calls: Poisson(0.5+10s).
+- crowd_surge (0.6-1.2 h, in metro hours when scheduled): passenger_flow +(0.3+2.7s) x the
+  station's peak flow; crowd on the station's cameras, count 50+550s. Calls: Poisson(0.3+5s).
+- pipe_burst (0.6-1.8 h): pressure -(0.2+1.8s) bar in the cell, 40 % of it in neighbour cells;
+  water level +0.02+0.15s m in the cell; standing_water on the cell's cameras. Calls: Poisson(1+10s).
+- sensor_fault (1-6 h, operational=False): ONE sensor either stuck at normal+0.3s·R, or 1-3
+  isolated spikes of +(0.15+0.85s)·R, or a drift to +(0.05+0.45s)·R. No video, no calls.
+- noise_only (1-3 h, operational=False): nothing injected; a labelled quiet period over a cell and
+  its ring (any incident there is a false one).
 
 R (fault range): water_level 2 m, rainfall 20 mm/5min, pm25 400 µg/m³, traffic_speed -40 km/h,
 manhole_tilt 30°, smoke 8 %/m, water_pressure -2.5 bar, passenger_flow 1,500 people/5min.
@@ -141,6 +151,7 @@ class Ctx:
     base: np.ndarray  # each sensor's background level (streams.simulator.background.Background.base)
     interval: float  # seconds between readings
     seed: int
+    offset_s: float = 8 * 3600  # local time = UTC + offset
 
 
 # ------------------------------------------------------------------ helpers
@@ -434,8 +445,8 @@ def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list
     """N scenarios over [start, start + duration), no two close in place (< min_cells rings) while close
     in time (< margin_s apart). Types are balanced (round-robin, shuffled); strengths stratified-uniform
     per type; start times stratified over the period (crowd surges moved into metro hours); places
-    weighted by urbanity among cells that have the type's primary sensor. A scenario that cannot be placed after 40 tries is left out (logged in
-    the returned list's length)."""
+    weighted by urbanity among cells that have the type's primary sensor. A scenario that cannot be
+    placed after 40 tries is left out (the returned list is then shorter than N)."""
     types = [ALIASES.get(t, t) for t in (types or list(TYPES))]
     for t in types:
         if t not in BUILDERS:
@@ -463,7 +474,7 @@ def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list
         cells, p = candidates[t]
         for attempt in range(40):
             at = start + slot * (i + rng.random()) if attempt < 20 else start + duration * rng.random()
-            at = _in_service(t, at, rng)
+            at = _in_service(t, at, rng, ctx.offset_s)
             cell = cells[int(rng.choice(len(cells), p=p))]
             sc = build(ctx, t, cell, at, s, f"sc-{seed}-{first_id + i:04d}-{t}")
             if not any(_clash(sc, o, margin_s, min_cells) for o in out):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from streams.schemas import VideoEvent
-from streams.simulator.background import local_hour, rush
+from streams.simulator.background import LOCAL_OFFSET_S, local_hour, rush
 from streams.simulator.world import World
 
 TYPES = ("crowd", "smoke_fire", "standing_water", "illegal_parking", "fallen_person", "traffic_accident")
@@ -49,12 +49,13 @@ def _activity(h):
 _ACTIVITY_MEAN = float(_activity(np.arange(0.0, 24.0, 0.05)).mean())
 
 
-def background_video(world: World, seed: int, hour: int, rate_per_hour: float) -> list[VideoEvent]:
+def background_video(world: World, seed: int, hour: int, rate_per_hour: float,
+                     offset_s: float = LOCAL_OFFSET_S) -> list[VideoEvent]:
     """Background events of one hour bucket (epoch hours), deterministic for (seed, hour)."""
     if not world.cameras:
         return []
     rng = np.random.default_rng([seed, 6, hour])
-    h = float(local_hour(hour * 3600.0 + 1800.0))
+    h = float(local_hour(hour * 3600.0 + 1800.0, offset_s))
     n = int(rng.poisson(rate_per_hour * len(world.cameras) * float(_activity(h)) / _ACTIVITY_MEAN))
     stations = set(world.stations)
     out: list[VideoEvent] = []
