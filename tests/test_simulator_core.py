@@ -181,14 +181,30 @@ def test_schedule_spans_bands_types_and_keeps_scenarios_apart(city):
             assert 7 <= ((t.start + 8 * 3600) % 86_400) / 3600 < 24
     rises = [t.details["water_rise_m"] for t in truths if t.type == "waterlogging"]
     assert min(rises) < 0.25 and max(rises) > 0.4  # a few cm next to tens of cm
-    for i, a in enumerate(truths):
+    for a in truths:
         assert a.band == ("none" if a.type == "noise_only" else band(a.strength))
+    _assert_apart(truths)
+
+
+def _assert_apart(truths) -> None:
+    for i, a in enumerate(truths):
         for b in truths[i + 1:]:
             if a.start > b.end + 1800 or b.start > a.end + 1800:
                 continue
             dist = min(max(abs(p[0] - q[0]), abs(p[1] - q[1]))
                        for p in map(parse_cell_id, a.cells) for q in map(parse_cell_id, b.cells))
             assert dist >= 4, (a.scenario_id, b.scenario_id)
+
+
+def test_later_schedules_keep_apart_from_earlier_scenarios(city):
+    sim = small(city)
+    cell = _primary_cell(sim, "waterlogging")
+    first = sim.inject("waterlogging", cell, T0 + 600, 0.9)
+    sim.schedule(12, 1, 6 * 3600, types=["waterlogging"])
+    sim.schedule(12, 2, 6 * 3600, types=["waterlogging"])
+    truths = [sc.truth for sc in sim.scenarios]
+    assert truths[0] == first and len(truths) >= 20
+    _assert_apart(truths)
 
 
 def test_every_emitted_message_validates(city):

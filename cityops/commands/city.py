@@ -100,6 +100,8 @@ def _simulate(args: argparse.Namespace) -> int:
     sim.start = start
     window = args.duration if args.duration is not None else 86_400.0
     n = args.scenarios if args.scenarios is not None else max(1, round(24 * window / 86_400.0))
+    if args.duration is None and args.kickoff != "none":
+        _kickoff(sim, args.kickoff, start - min(480.0, args.warmup))
     sim.schedule(n, args.seed, window, start=start, types=types)
     horizon = [start + window]
 
@@ -107,9 +109,6 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.duration is None and t > horizon[0] - 3600:
             sim.schedule(n, args.seed + int(horizon[0] // 86_400), 86_400.0, start=horizon[0], types=types)
             horizon[0] += 86_400.0
-
-    if args.duration is None and args.kickoff != "none":
-        _kickoff(sim, args.kickoff, start - min(480.0, args.warmup))
 
     print(f"simulating {city.name}: {len(sim.world.sensors)} sensors in {len(sim._cells)} cells, "
           f"{len(sim.world.cameras)} cameras, {len(sim.world.stations)} metro stations, seed {args.seed}, "

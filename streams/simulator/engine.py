@@ -95,11 +95,13 @@ class Simulator:
 
     def schedule(self, n: int, seed: int, duration: float, start: float | None = None,
                  types: list[str] | None = None) -> list[ScenarioTruth]:
-        """Place N scenarios over [start, start + duration) apart in place and time; return their truth."""
+        """Place N scenarios over [start, start + duration), apart in place and time from each other and
+        from the scenarios already there; return their truth."""
         start = self.start if start is None else start
         if start is None:
             raise ValueError("schedule needs a start time (or Simulator(start=...))")
-        new = sc_mod.plan(self.ctx, n, seed, start, duration, types, first_id=self._sched_count)
+        new = sc_mod.plan(self.ctx, n, seed, start, duration, types, first_id=self._sched_count,
+                          existing=self.scenarios)
         self._sched_count += n
         self.scenarios += new
         return [s.truth for s in new]

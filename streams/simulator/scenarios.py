@@ -441,12 +441,14 @@ def _in_service(kind: str, at: float, rng: np.random.Generator, offset_s: float 
 
 
 def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list[str] | None = None,
-         margin_s: float = 1800.0, min_cells: int = 4, first_id: int = 0) -> list[Scenario]:
+         margin_s: float = 1800.0, min_cells: int = 4, first_id: int = 0,
+         existing: list[Scenario] | None = None) -> list[Scenario]:
     """N scenarios over [start, start + duration), no two close in place (< min_cells rings) while close
     in time (< margin_s apart). Types are balanced (round-robin, shuffled); strengths stratified-uniform
     per type; start times stratified over the period (crowd surges moved into metro hours); places
     weighted by urbanity among cells that have the type's primary sensor. A scenario that cannot be
-    placed after 40 tries is left out (the returned list is then shorter than N)."""
+    placed after 40 tries is left out (the returned list is then shorter than N). `existing`
+    scenarios (injected or planned before) are kept apart from too."""
     types = [ALIASES.get(t, t) for t in (types or list(TYPES))]
     for t in types:
         if t not in BUILDERS:
@@ -477,7 +479,7 @@ def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list
             at = _in_service(t, at, rng, ctx.offset_s)
             cell = cells[int(rng.choice(len(cells), p=p))]
             sc = build(ctx, t, cell, at, s, f"sc-{seed}-{first_id + i:04d}-{t}")
-            if not any(_clash(sc, o, margin_s, min_cells) for o in out):
+            if not any(_clash(sc, o, margin_s, min_cells) for o in (*(existing or ()), *out)):
                 out.append(sc)
                 break
     return sorted(out, key=lambda sc: sc.start)
