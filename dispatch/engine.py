@@ -18,7 +18,7 @@ from streams.schemas import (DispatchCommand, DispatchEvent, DispatchEventKind, 
 
 from dispatch import lifecycle
 from dispatch.lifecycle import OPEN
-from dispatch.recommend import recommend
+from dispatch.recommend import FreeIndex, recommend
 from dispatch.sla import SlaPolicy
 from dispatch.store import AuditEntry, Outcome, Snapshot
 from dispatch.travel import TravelModel
@@ -41,6 +41,8 @@ class Engine:
         self.processed: set[str] = set()
         self.open_ids: set[str] = set()
         self._reminded: dict[str, float] = {}
+        self._free = FreeIndex()  # free units by type, kept in step with every unit change
+        self._json: dict[str, str] = {}  # incident id -> JSON after its last change (the next "before")
 
     # -- state ---------------------------------------------------------------------------------
     def load(self, snap: Snapshot) -> None:
@@ -49,6 +51,7 @@ class Engine:
         self.units = dict(snap.units)
         self.processed = set(snap.processed)
         self.open_ids = {i for i, inc in self.incidents.items() if inc.status in OPEN}
+        self._free = FreeIndex(self.units.values())
 
     def open_incidents(self) -> list[Incident]:
         return [self.incidents[i] for i in sorted(self.open_ids)]
@@ -77,21 +80,30 @@ class Engine:
         inc.updated_at = now
         if inc.status in OPEN:
             self.open_ids.add(inc.incident_id)
-            inc.recommendations = recommend(inc, self.units.values(), self.travel, now, rules=self.rules)
+            inc.recommendations = recommend(inc, self._free, self.travel, now, rules=self.rules)
         else:
             self.open_ids.discard(inc.incident_id)
             inc.recommendations = []
         self.incidents[inc.incident_id] = inc
         out.incidents[inc.incident_id] = inc
         out.fusion_revisions[inc.incident_id] = self.fusion_revisions.get(inc.incident_id, 0)
-        out.audit.append(AuditEntry(now, actor, "incident", inc.incident_id, action, command_id, before,
-                                    inc.model_dump_json()))
+        after = inc.model_dump_json()
+        self._json[inc.incident_id] = after
+        out.audit.append(AuditEntry(now, actor, "incident", inc.incident_id, action, command_id, before, after))
+
+    def _before(self, inc: Incident) -> str:
+        """The JSON of `inc` as last recorded (every change goes through `_touch`, which keeps it)."""
+        return self._json.get(inc.incident_id) or inc.model_dump_json()
 
     def _unit_change(self, u: UnitRecord, now: float, out: Outcome, actor: str, action: str,
                      command_id: str | None = None, before: str | None = None) -> None:
         self.units[u.unit_id] = u
+        self._reindex(u)
         out.units[u.unit_id] = u
         out.audit.append(AuditEntry(now, actor, "unit", u.unit_id, action, command_id, before, u.to_json()))
+
+    def _reindex(self, u: UnitRecord) -> None:
+        self._free.update(u)
 
     # -- fusion ----------------------------------------------------------------------------------
     def _fusion(self, up: IncidentUpdate, now: float) -> Outcome:
@@ -111,7 +123,7 @@ class Engine:
             self._event(out, eid, K.INCIDENT_OPENED, now, inc.incident_id, actor="fusion", reason=up.why,
                         details={"revision": inc.revision, "fusion_revision": up.revision})
             return out
-        before = inc.model_dump_json()
+        before = self._before(inc)
         notes = _merge_fusion(inc, up)
         self._touch(inc, before, now, out, "fusion", "update")
         self._event(out, eid, K.INCIDENT_UPDATED, now, inc.incident_id, actor="fusion",
@@ -153,26 +165,27 @@ class Engine:
             u.lat, u.lon = float(st.lat), float(st.lon)  # type: ignore[arg-type]
         if not status_changed:
             # a position fix only: persisted, not an audited dispatch change
+            self._reindex(u)
             out.units[u.unit_id] = u
             return out
-        self._unit_change(u, now, out, st.unit_id, f"status:{st.status.value}", None, before)
         inc = self.incidents.get(u.incident_id or st.incident_id or "")
         if inc is not None and u.unit_id in inc.assigned_units:
             self._unit_moves_incident(u, inc, st, now, out)
+        self._unit_change(u, now, out, st.unit_id, f"status:{st.status.value}", None, before)
         self._event(out, f"us:{u.unit_id}:{st.ts}:{st.status.value}", K.UNIT_UPDATED, now,
                     inc.incident_id if inc else "", actor=u.unit_id,
                     details={"unit_id": u.unit_id, "status": st.status.value})
         return out
 
     def _unit_moves_incident(self, u: UnitRecord, inc: Incident, st: UnitStatus, now: float, out: Outcome) -> None:
-        """A unit's own report moves its incident on (arrival) or releases it (available / out of service)."""
+        """A unit's own report moves its incident on (arrival) or releases it (returning, available, out of service)."""
         if st.status is UnitState.ON_SCENE and inc.status is S.DISPATCHED:
-            before = inc.model_dump_json()
+            before = self._before(inc)
             inc.status = S.ON_SCENE
             inc.on_scene_at = inc.on_scene_at or now
             self._touch(inc, before, now, out, u.unit_id, "arrive")
-        elif st.status in (UnitState.AVAILABLE, UnitState.OUT_OF_SERVICE) and inc.status in OPEN:
-            before = inc.model_dump_json()
+        elif st.status in (UnitState.AVAILABLE, UnitState.RETURNING, UnitState.OUT_OF_SERVICE) and inc.status in OPEN:
+            before = self._before(inc)
             inc.assigned_units = [x for x in inc.assigned_units if x != u.unit_id]
             u.incident_id = None
             if not inc.assigned_units and inc.status is S.DISPATCHED:
@@ -200,7 +213,7 @@ class Engine:
             if u.incident_id and u.incident_id != inc.incident_id:
                 other = self.incidents.get(u.incident_id)
                 if other is not None:  # a dispatcher's override pulls the unit off another job
-                    before_o = other.model_dump_json()
+                    before_o = self._before(other)
                     other.assigned_units = [x for x in other.assigned_units if x != uid]
                     if not other.assigned_units and other.status is S.DISPATCHED:
                         other.status = S.ACKNOWLEDGED
@@ -228,7 +241,7 @@ class Engine:
                         details={"action": cmd.action.value})
             return out
         assert inc is not None
-        before = inc.model_dump_json()
+        before = self._before(inc)
         details = getattr(self, f"_do_{cmd.action.value}")(inc, cmd, now, out) or {}
         self._touch(inc, before, now, out, cmd.actor, cmd.action.value, cmd.command_id)
         out.processed.append((cmd.command_id, now, "applied"))
@@ -338,7 +351,7 @@ class Engine:
 
     def _do_merge(self, inc: Incident, cmd: DispatchCommand, now: float, out: Outcome) -> dict:
         target = self.incidents[cmd.target_incident_id or ""]
-        before_t = target.model_dump_json()
+        before_t = self._before(target)
         have = {e.alert_id for e in target.evidence}
         added = [e.alert_id for e in inc.evidence if e.alert_id not in have]
         target.evidence.extend(e.model_copy() for e in inc.evidence if e.alert_id not in have)
@@ -370,7 +383,7 @@ class Engine:
         rec = next((n for n in reversed(target.notes) if n.get("kind") == "merge" and n.get("from") == inc.incident_id),
                    None)
         added = set(rec.get("added_evidence", [])) if rec else set()
-        before_t = target.model_dump_json()
+        before_t = self._before(target)
         target.evidence = [e for e in target.evidence if e.alert_id not in added]
         target.notes.append({"ts": now, "actor": cmd.actor, "kind": "unmerge", "from": inc.incident_id,
                              "removed_evidence": sorted(added), "command_id": cmd.command_id})
@@ -406,7 +419,7 @@ class Engine:
             inc = self.incidents[iid]
             stages = self.sla.breaches(inc, now)
             if stages:
-                before = inc.model_dump_json()
+                before = self._before(inc)
                 for stage in stages:
                     inc.sla_breaches.append(stage)
                     _escalate(inc, raise_priority=False)

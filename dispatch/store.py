@@ -154,6 +154,7 @@ class Store:
         frevs = out.fusion_revisions
         cur = self.conn.cursor()
         try:
+            bodies = {i.incident_id: i.model_dump_json() for i in out.incidents.values()}
             if out.incidents:
                 cur.executemany(self._sql(
                     "INSERT INTO {p}incidents (incident_id, status, revision, fusion_revision, updated_at, body) "
@@ -161,7 +162,7 @@ class Store:
                     "revision = excluded.revision, fusion_revision = excluded.fusion_revision, "
                     "updated_at = excluded.updated_at, body = excluded.body"),
                     [(i.incident_id, i.status.value, i.revision, frevs.get(i.incident_id, 0), i.updated_at,
-                      i.model_dump_json()) for i in out.incidents.values()])
+                      bodies[i.incident_id]) for i in out.incidents.values()])
             if out.units:
                 cur.executemany(self._sql(
                     "INSERT INTO {p}units (unit_id, body) VALUES (?, ?) "
@@ -177,7 +178,8 @@ class Store:
                     [(a.ts, a.actor, a.entity, a.entity_id, a.action, a.command_id, a.before, a.after)
                      for a in out.audit])
             rows = [(catalog.DISPATCH_EVENTS.name, e.incident_id or None, encode(e).decode()) for e in out.events]
-            rows += [(catalog.INCIDENTS.name, i.incident_id, encode(i).decode()) for i in out.incidents.values()]
+            # the wire form (`encode`) is exactly this JSON: reuse it
+            rows += [(catalog.INCIDENTS.name, iid, body) for iid, body in bodies.items()]
             if rows:
                 cur.executemany(self._sql("INSERT INTO {p}outbox (topic, msg_key, value) VALUES (?, ?, ?)"), rows)
             self.conn.commit()

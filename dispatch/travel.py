@@ -22,8 +22,9 @@ HOUR_BANDS: tuple[tuple[int, int], ...] = ((0, 6), (6, 10), (10, 16), (16, 20), 
 #: Output of the fit command above (SFFD week 2016-12-31 .. 2017-01-07).
 FITTED = {"samples": 2712, "base_s": 108.6, "s_per_m": 0.07222, "band_factors": [1.018, 1.095, 1.004, 0.968, 0.938]}
 
-#: Guangzhou's dense old districts (by district name) drive slower than the fitted average.
-DENSE_DISTRICTS: dict[str, float] = {"越秀区": 1.25, "荔湾区": 1.15, "海珠区": 1.1, "天河区": 1.1}
+#: Guangzhou's dense old districts (by district id: 越秀 440104, 荔湾 440103, 海珠 440105, 天河 440106)
+#: drive slower than the fitted average (an assumption; no Guangzhou travel data was available).
+DENSE_DISTRICTS: dict[str, float] = {"440104": 1.25, "440103": 1.15, "440105": 1.1, "440106": 1.1}
 
 EARTH_R_M = 6_371_000.0
 
