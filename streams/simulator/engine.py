@@ -16,9 +16,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from streams.city import City
-from streams.schemas import CameraInfo, HotlineCall, ScenarioTruth, SensorBatch, SensorInfo, SensorReading, VideoEvent
+from streams.schemas import CameraInfo, HotlineCall, ScenarioTruth, SensorBatch, SensorInfo, VideoEvent
 from streams.simulator import scenarios as sc_mod
 from streams.simulator.background import Background
 from streams.simulator.calls import background_calls
@@ -30,6 +31,9 @@ _LO = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 _HI = np.array([5.0, 60.0, 1000.0, 130.0, 90.0, 30.0, 10.0, 10_000.0])
 _ROUND = {"water_level": 3, "rainfall": 1, "pm25": 1, "traffic_speed": 1, "manhole_tilt": 2, "smoke": 3,
           "water_pressure": 3, "passenger_flow": 0}
+
+
+_BATCHES = TypeAdapter(list[SensorBatch])
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Simulator:
         cells = sorted(self.world.by_cell)
         self._cells = cells
         self._cell_idx = [self.world.by_cell[c].tolist() for c in cells]
+        self._gateways = [f"gw-{c}" for c in cells]
         self._sched_count = 0
         self.faults_per_sensor_day = float(faults_per_sensor_day)
         self._bg_faults: dict[int, list[sc_mod.Scenario]] = {}
@@ -168,11 +173,11 @@ class Simulator:
             vals = [None if x != x else x for x in v.tolist()]  # NaN -> None (missing value)
             # each sensor samples a little before the gateway's tick, so no reading is later than the tick
             ts = np.round(tick * self.interval_s - self.background.offset, 3).tolist()
-            for cell, idx in zip(self._cells, self._cell_idx):
-                # the readings are validated one by one; re-validating them inside the batch costs 3x
-                readings = [SensorReading(sensor_id=ids[i], ts=ts[i], value=vals[i]) for i in idx]
-                out.batches.append(SensorBatch.model_construct(cell=cell, gateway=f"gw-{cell}", readings=readings,
-                                                               schema_version=1))
+            # one validating call per tick (pydantic-core) is the fastest way to build ~2k batches
+            out.batches += _BATCHES.validate_python([
+                {"cell": cell, "gateway": gw, "readings": [
+                    {"sensor_id": ids[i], "ts": ts[i], "value": vals[i]} for i in idx]}
+                for cell, gw, idx in zip(self._cells, self._gateways, self._cell_idx)])
         for hour in range(int(t0 // 3600), int(math.ceil(t1 / 3600))):
             out.video += [e for e in self._bg_video(hour) if t0 <= e.ts < t1]
             out.calls += [c for c in self._bg_calls(hour) if t0 <= c.ts < t1]
