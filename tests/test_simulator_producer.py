@@ -52,3 +52,18 @@ def test_small_run_puts_messages_on_every_topic(broker, tmp_path):
     calls = [d for d in docs(catalog.HOTLINE_CALLS.name) if d["call_id"].startswith(f"call-{seed}-")
              or d["call_id"].startswith(f"call-{truth.scenario_id}")]
     assert len(calls) == stats.sent[catalog.HOTLINE_CALLS.name]
+
+
+def test_live_run_catches_up_with_the_clock_and_stops_on_request(broker):
+    import threading
+
+    s = settings_mod.load()
+    sim = Simulator(load_city(s.city_geojson, s.cell_m), seed=4343, n_sensors=50, n_cameras=5)
+    stop = threading.Event()
+    timer = threading.Timer(1.5, stop.set)
+    timer.start()
+    begun = time.time()
+    stats = run(sim, broker, speedup=1.0, start=begun - 300, warmup_s=120, stop=stop, tick_s=0.1)
+    timer.cancel()
+    assert stats.sim_start == begun - 420
+    assert begun < stats.sim_end <= time.time()  # caught up past the 7-minute lag, never ahead

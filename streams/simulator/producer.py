@@ -115,6 +115,8 @@ def run(sim: Simulator, bootstrap: str, *, speedup: float = 1.0, duration: float
         while not stop.is_set() and (end is None or t_sim < end):
             now = wall()
             t_next = min(t_sim + max(0.0, now - w_prev) * speedup, now)
+            if speedup == 1.0 and end is None:
+                t_next = now  # live: catch up whatever the warm-up or a slow step cost, then follow the clock
             if end is not None:
                 t_next = min(t_next, end)
             w_prev = now
