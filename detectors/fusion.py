@@ -46,6 +46,8 @@ class CategoryRule:
     min_calls: int = 2
     #: one camera's object seen in this many frames (a persistent track) is enough on its own
     min_frames: int = 4
+    #: a hotline hot-spot burst (calls far above the place's usual rate, tested by the hotline stage) opens
+    hotspot_opens: bool = True
 
 
 DEFAULT_RULES: dict[str, CategoryRule] = {
@@ -55,14 +57,16 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     # an episode spans kilometres and PM2.5 stations are sparse: cluster over 4 rings (~4 km)
     "air_pollution": CategoryRule(window_s=6 * 3600, rings=4),
     "traffic": CategoryRule(window_s=3600),
-    # passenger counters swing with every train: counters alone need three agreeing stations' worth
-    "crowd": CategoryRule(window_s=3600, min_sensors=3),
+    # passenger counters swing with every train and event: counters alone never open a crowd incident
+    "crowd": CategoryRule(window_s=3600, min_sensors=0),
     "manhole": CategoryRule(window_s=2 * 3600),
-    # one clear camera sighting or one call about a person down is enough to send someone
-    "public_safety": CategoryRule(window_s=1800, min_cameras=1, min_calls=1),
-    "noise": CategoryRule(window_s=2 * 3600),
-    "sanitation": CategoryRule(window_s=4 * 3600),
-    "other": CategoryRule(window_s=2 * 3600),
+    # one clear camera sighting of a person down is enough to send someone; calls need a second caller
+    "public_safety": CategoryRule(window_s=1800, min_cameras=1),
+    # routine 12345 business is a work order each, routed by the hotline stage, and its hot spots are on
+    # the hotline panel (city.alerts): not a command-center incident unless configured so
+    "noise": CategoryRule(window_s=2 * 3600, min_calls=0, hotspot_opens=False),
+    "sanitation": CategoryRule(window_s=4 * 3600, min_calls=0, hotspot_opens=False),
+    "other": CategoryRule(window_s=2 * 3600, min_calls=0, hotspot_opens=False),
 }
 
 #: Categories whose evidence may share one incident; the first listed wins the incident's category.
@@ -135,6 +139,7 @@ class Support:
     calls: int
     core: bool = True  # some evidence is more than supporting
     frames: int = 0  # most frames of one (non-supporting) video object
+    hotspot: bool = False  # a hotline hot-spot burst is among the evidence
 
 
 class Fuser:
@@ -232,17 +237,29 @@ class Fuser:
     def _window(self, category: str, cluster: _Cluster) -> float:
         return max([self.config.rule(category).window_s] + [self.config.rule(c).window_s for c in cluster.categories])
 
+    def _reach(self, cluster: _Cluster) -> tuple[set[str], float, float, str]:
+        """Where and when a cluster is: its real evidence only (supporting evidence never stretches it),
+        as (cells, first_ts, last_ts, origin cell)."""
+        core = [a for a in cluster.alerts.values() if not self.is_supporting(a)] or list(cluster.alerts.values())
+        first = min(core, key=lambda a: (a.ts, a.alert_id))
+        return {a.cell for a in core}, first.ts, max(a.ts for a in core), first.cell
+
     def _candidates(self, alert: Alert) -> list[_Cluster]:
+        rule = self.config.rule(alert.category)
+        near = self._near(alert.cell, rule.rings)
         keys: set[str] = set()
-        for cell in self._near(alert.cell, self.config.rule(alert.category).rings):
+        for cell in near:
             keys |= self._by_cell.get(cell, set())
         out = []
         for k in sorted(keys):
             c = self._clusters[k]
             if c.merged_into is not None or not c.alerts or not self._compatible(alert.category, c):
                 continue
+            cells, first_ts, last_ts, origin = self._reach(c)
             w = self._window(alert.category, c)
-            if c.first_ts - w <= alert.ts <= c.last_ts + w:
+            # near the cluster's evidence, and never more than twice the radius from where it began (no chains)
+            if (cells & near and alert.cell in self._near(origin, 2 * rule.rings)
+                    and first_ts - w <= alert.ts <= last_ts + w):
                 out.append(c)
         return out
 
@@ -353,7 +370,7 @@ class Fuser:
                 continue
             w = max(self.config.rule(cat).window_s for cat in c.categories)
             limit = w if not c.opened else max(w, self.config.retention_s)
-            if now - c.last_ts > limit:
+            if now - self._reach(c)[2] > limit:
                 stale.append(c)
         for c in stale:
             self._drop(c)
@@ -378,6 +395,7 @@ class Fuser:
         sources: set[str] = set()
         core = False
         frames = 0
+        hotspot = False
         for a in cluster.alerts.values():
             sources.add(a.source)
             if self.is_supporting(a):
@@ -393,8 +411,9 @@ class Fuser:
                 frames = max(frames, int(a.details.get("frames", len(a.message_ids)) or 0))
             else:
                 calls.update(a.message_ids or [a.alert_id])
+                hotspot = hotspot or bool(a.details.get("hotspot"))
         return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core,
-                       frames)
+                       frames, hotspot)
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
@@ -405,6 +424,7 @@ class Fuser:
                 or (rule.min_sensors > 0 and s.sensors >= rule.min_sensors)
                 or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)
                 or (rule.min_frames > 0 and s.frames >= rule.min_frames)
+                or (rule.hotspot_opens and s.hotspot)
                 or (rule.min_calls > 0 and s.calls >= rule.min_calls))
 
     def _category(self, cluster: _Cluster) -> str:

@@ -256,3 +256,39 @@ def test_persistent_track_opens_but_a_glimpse_only_supports() -> None:
     ups = f.add(alert("t1", source="video", category="fire", ids=[f"f{i}" for i in range(4)], frames=4,
                       subject="cam3"), T0 + 10)
     assert len(ups) == 1 and len(ups[0].evidence) == 3
+
+
+def test_routine_calls_open_only_as_a_hot_spot_when_configured() -> None:
+    f = fuser(noise=CategoryRule(min_calls=0, hotspot_opens=True))
+    ids = [f"c{i}" for i in range(6)]
+    assert f.add(alert("h1", source="hotline", category="noise", ids=ids), T0) == []
+    ups = f.add(alert("hs1", source="hotline", category="noise", ids=ids[:5], hotspot=True), T0 + 60)
+    assert len(ups) == 1 and ups[0].category == "noise"
+
+
+def test_no_chaining_across_the_city_and_supporting_evidence_does_not_stretch() -> None:
+    f = fuser()
+    f.add(alert("s1", category="traffic"), T0)
+    inc = f.add(alert("s2", category="traffic"), T0 + 1)[0].incident_id
+    # parked cars step by step away from the incident, and later in time
+    for k in range(1, 6):
+        f.add(alert(f"p{k}", source="video", category="traffic", cell=f"r010c{10 + k:03d}", ts=T0 + k * 3000,
+                    supporting=True), T0 + k * 3000)
+    # a jam far along that chain, hours later, is a new incident, not evidence of the old one
+    f.add(alert("s3", category="traffic", cell="r010c015", ts=T0 + 15_000), T0 + 15_000)
+    ups = f.add(alert("s4", category="traffic", cell="r010c015", ts=T0 + 15_001), T0 + 15_001)
+    assert ups and ups[0].incident_id != inc
+    # a chain of real evidence stops at twice the radius from where the incident began
+    g = fuser()
+    g.add(alert("a0", category="traffic"), T0)
+    first = g.add(alert("a1", category="traffic", cell="r010c011"), T0 + 1)[0].incident_id
+    g.add(alert("a2", category="traffic", cell="r010c012"), T0 + 2)
+    g.add(alert("a3", category="traffic", cell="r010c013"), T0 + 3)
+    assert g.where("a2") == first and g.where("a3") != first
+
+
+def test_routine_calls_never_open_by_default() -> None:
+    f = fuser()
+    ids = [f"c{i}" for i in range(6)]
+    assert f.add(alert("h1", source="hotline", category="sanitation", ids=ids), T0) == []
+    assert f.add(alert("hs1", source="hotline", category="sanitation", ids=ids, hotspot=True), T0 + 60) == []

@@ -64,10 +64,16 @@ class RunResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+#: default start of simulated time (2026-11-01 00:00 UTC): a fixed past date makes a seed's run repeatable
+ANCHOR = 1_793_491_200.0
+
+
 def window(cfg: CityEvalConfig, wall_now: float) -> tuple[float, float]:
     """Simulated time range, ending in the past (the validator refuses the future)."""
     span = cfg.days * DAY_S
-    t0 = cfg.start if cfg.start is not None else math.floor((wall_now - span - 2 * 3600) / 3600) * 3600
+    t0 = cfg.start if cfg.start is not None else ANCHOR
+    if t0 + span > wall_now - 3600:  # a long run (or a clock before the anchor): end an hour ago instead
+        t0 = math.floor((wall_now - span - 2 * 3600) / 3600) * 3600
     return float(t0), float(t0 + span)
 
 
