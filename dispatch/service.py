@@ -37,6 +37,7 @@ INPUTS: dict[str, type] = {
     catalog.DISPATCH_COMMANDS.name: DispatchCommand,
     catalog.UNITS_STATUS.name: UnitStatus,
 }
+_TOPIC_ORDER = {t: i for i, t in enumerate(INPUTS)}
 TICK_S = 0.25  # SLA timer period: breaches fire well within 1 s of their deadline
 
 
@@ -183,7 +184,8 @@ class DispatchService:
                 if not batch:
                     continue
                 out = Outcome()
-                for tp, recs in batch.items():
+                # within a poll: incidents first, then unit reports, then commands (which refer to both)
+                for tp, recs in sorted(batch.items(), key=lambda kv: _TOPIC_ORDER[kv[0].topic]):
                     for rec in recs:
                         out.extend(self._apply_raw(INPUTS[tp.topic], rec))
                 await self.persist(out)  # 1. durable
