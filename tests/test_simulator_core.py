@@ -261,3 +261,19 @@ def test_daily_cycles_follow_the_configured_local_time(city):
     tick = int(t // gz.interval_s)
     assert np.nansum(gz.values(tick)[pf]) == 0
     assert np.nansum(utc.values(tick)[pf]) > 100 * len(pf)
+
+
+def test_tiny_fleets_get_exact_counts_and_can_still_be_scheduled(city):
+    for n in (1, 5, 13):
+        sim = Simulator(city, seed=3, n_sensors=n, n_cameras=2, start=T0)
+        assert len(sim.registry()[0]) == n
+    truths = sim.schedule(16, 3, 86_400.0)
+    assert {t.type for t in truths} == set(TYPES)
+
+
+def test_default_rates_match_the_configured_rates(city):
+    sim = small(city, calls_per_hour=300.0)
+    r = sim.rates(T0)
+    assert abs(r["city.hotline.calls"] * 3600 - 300.0) < 30  # the daily cycle averages to the set rate
+    assert r["city.sensor.readings"] == len({s.cell for s in sim.world.sensors}) / sim.interval_s
+    assert r["readings (inside batches)"] == 800 / 60.0 and r["city.video.events"] > 0

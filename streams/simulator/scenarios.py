@@ -466,7 +466,8 @@ def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list
         pk = PRIMARY_KIND[t]
         cells = w.cells_with(pk) if pk else (sorted(w.by_cell) if t == "sensor_fault" else list(w.city.cells))
         if t == "crowd_surge":
-            cells = [c for c in cells if c in set(w.stations)]
+            cells = [c for c in cells if c in set(w.stations)] or list(w.stations)
+        cells = cells or list(w.city.cells)  # a small fleet may lack the kind: calls and cameras remain
         p = np.array([w.urbanity[c] for c in cells])
         candidates[t] = (cells, p / p.sum())
     out: list[Scenario] = []

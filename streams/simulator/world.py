@@ -167,6 +167,16 @@ def _jitter(rng: np.random.Generator, city: City, cell: str, n: int) -> tuple[np
     return (c.lat + rng.uniform(-0.9, 0.9, n) * half_lat, c.lon + rng.uniform(-0.9, 0.9, n) * half_lon)
 
 
+def allocate(n_sensors: int) -> dict[str, int]:
+    """Sensors per kind: the shares of KIND_SHARE, rounded so that they add up to exactly n_sensors."""
+    raw = {k: n_sensors * s for k, s in KIND_SHARE.items()}
+    counts = {k: int(math.floor(v)) for k, v in raw.items()}
+    by_remainder = sorted(raw, key=lambda k: (raw[k] - counts[k], KIND_SHARE[k]), reverse=True)
+    for k in by_remainder[: n_sensors - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
 def build_world(city: City, seed: int, n_sensors: int = 3000, n_cameras: int = 300) -> World:
     """Place `n_sensors` sensors and `n_cameras` cameras over `city`, deterministically for `seed`."""
     rng = np.random.default_rng([seed, 1])
@@ -174,20 +184,19 @@ def build_world(city: City, seed: int, n_sensors: int = 3000, n_cameras: int = 3
     urb = urbanity(city)
     w = np.array([urb[c] for c in cells])
 
-    n_pf = max(2, int(round(n_sensors * KIND_SHARE["passenger_flow"])))
+    counts = allocate(n_sensors)
+    n_pf = counts["passenger_flow"]
     n_stations = min(len(cells), max(2, (n_pf * 2) // 3))
     p_st = w ** 2 / (w ** 2).sum()
     stations = sorted(cells[i] for i in rng.choice(len(cells), size=n_stations, replace=False, p=p_st))
 
-    counts = {k: int(round(n_sensors * s)) for k, s in KIND_SHARE.items() if k != "passenger_flow"}
-    counts["water_level"] += n_sensors - n_pf - sum(counts.values())  # exact total
     placed: list[tuple[str, str]] = []  # (kind, cell)
     for kind in KINDS:
         if kind == "passenger_flow":
             chosen = [stations[i % n_stations] for i in range(n_pf)]
         else:
             p = w ** KIND_URBAN_EXP[kind]
-            chosen = [cells[i] for i in rng.choice(len(cells), size=max(0, counts[kind]), p=p / p.sum())]
+            chosen = [cells[i] for i in rng.choice(len(cells), size=counts[kind], p=p / p.sum())]
         placed += [(kind, c) for c in chosen]
     placed.sort(key=lambda kc: (kc[1], KIND_INDEX[kc[0]]))
 
