@@ -110,7 +110,7 @@ def _simulate(args: argparse.Namespace) -> int:
             sim.schedule(n, args.seed + int(horizon[0] // 86_400), 86_400.0, start=horizon[0], types=types)
             horizon[0] += 86_400.0
 
-    print(f"simulating {city.name}: {len(sim.world.sensors)} sensors in {len(sim._cells)} cells, "
+    print(f"simulating {city.name}: {len(sim.world.sensors)} sensors in {len(sim.world.by_cell)} cells, "
           f"{len(sim.world.cameras)} cameras, {len(sim.world.stations)} metro stations, seed {args.seed}, "
           f"interval {args.interval:g} s, speedup {args.speedup:g}x, {len(sim.scenarios)} scenarios planned",
           flush=True)

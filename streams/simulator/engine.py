@@ -6,7 +6,7 @@ scenarios that start in the range. All of it is a pure function of the seed and 
 same time range gives the same messages however it is chunked.
 
 Default rates (3,000 sensors, 300 cameras, 60 s interval, Guangzhou; `Simulator.rates()` measures
-them): 50 readings/s in 29 cell batches/s on city.sensor.readings, ~0.1 video events/s, ~0.07
+them): 50 readings/s in 29 cell batches/s on city.sensor.readings, ~0.06 video events/s, ~0.07
 calls/s (per simulated second; multiply by the speedup for wall rates).
 """
 
