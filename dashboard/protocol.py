@@ -23,8 +23,11 @@ Server → client
       event, kpis, flood, heat, panels). Items with ``seq`` ≤ the client's last are ignored by it.
   ``{"type": "error", "reason"}``; close codes 4401 (not authenticated), 4408 (no hello in time).
 
-Slow clients: each client has a bounded queue of pending deltas, coalesced by key (only the newest
-state of an incident is kept); one frame carries everything pending. If more than ``max_pending``
+Fan-out: deltas are encoded once and staged; every ``flush_interval`` the staged batch becomes one
+shared frame, written straight to every client that is keeping up (nothing pending, socket buffer
+nearly empty) without per-client work. Slow clients: each client has a bounded queue of pending
+deltas, coalesced by key (only the newest state of an incident is kept); one frame carries
+everything pending. If more than ``max_pending``
 distinct keys pile up, the queue is dropped and the client gets a fresh snapshot instead, so a slow
 or stalled client costs memory bounded by its queue and never delays the others.
 """
@@ -92,6 +95,8 @@ class ClientQueue:
         self._pending: OrderedDict[str, bytes] = OrderedDict()
         self._shared_frame: bytes | None = None
         self.needs_snapshot = False
+        #: True while the client's sender is writing (or catching up): new frames must queue behind.
+        self.busy = False
         self.ready = asyncio.Event()
         self.coalesced = 0
         self.overflows = 0
@@ -164,13 +169,20 @@ class Hub:
     def staged(self) -> int:
         return len(self._staged)
 
-    def flush(self) -> int:
-        """Give the staged batch to every client; returns the number of items flushed."""
+    def take(self) -> tuple[list[tuple[str, bytes]], bytes] | None:
+        """The staged batch as (keyed items, one shared frame), or None; clears the stage."""
         if not self._staged:
-            return 0
+            return None
         items = list(self._staged.items())
         self._staged.clear()
-        frame = deltas_frame(item for _, item in items)
+        return items, deltas_frame(item for _, item in items)
+
+    def flush(self) -> int:
+        """Give the staged batch to every registered client queue; returns the number of items."""
+        batch = self.take()
+        if batch is None:
+            return 0
+        items, frame = batch
         for client in self.clients:
             client.offer(items, frame)
         return len(items)

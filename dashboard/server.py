@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HELLO_TIMEOUT_S = 10.0
 MAX_LOGIN_ATTEMPTS = 5
+#: A client whose socket holds more unsent bytes than this is served through its coalescing queue.
+DIRECT_WRITE_LIMIT = 64 * 1024
 
 
 class CommandSink(Protocol):
@@ -169,8 +171,23 @@ class DashboardServer:
             self._flush_handle = loop.call_later(self.flush_interval_s, self._flush)
 
     def _flush(self) -> None:
+        """Write the staged batch: directly to clients that keep up, through the queue to the others."""
         self._flush_handle = None
-        self.hub.flush()
+        batch = self.hub.take()
+        if batch is None:
+            return
+        items, frame = batch
+        direct: list[ServerConnection] = []
+        for ws, client in self.clients.items():
+            q = client.queue
+            transport = ws.transport
+            if (not len(q) and not q.needs_snapshot and not q.busy and transport is not None
+                    and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT):
+                direct.append(ws)
+            else:
+                q.offer(items, frame)
+        if direct:
+            broadcast(direct, frame, text=True)
 
     def publish_aggregates(self) -> None:
         """Recompute KPIs, flood groups, heat and panels; publish those that changed."""
@@ -239,15 +256,19 @@ class DashboardServer:
         await ws.send(dumps({"type": "welcome", "user": user.name, "role": user.role, "protocol": PROTOCOL_VERSION,
                              "actions": sorted(PERMISSIONS.get(user.role, ())),
                              "override": user.role in OVERRIDE_ROLES}), text=True)
-        # Attach before building the catch-up so no delta published in between is lost.
+        # Attach before building the catch-up so no delta published in between is lost; while
+        # catching up the client is busy, so newer deltas queue behind the replay.
         frames = self.hub.resume(last_seq)
         self.clients[ws] = client
-        self.hub.clients.add(client.queue)
         if frames is None:
             client.queue.request_snapshot()
         else:
-            for f in frames:
-                await ws.send(f, text=True)
+            client.queue.busy = True
+            try:
+                for f in frames:
+                    await ws.send(f, text=True)
+            finally:
+                client.queue.busy = False
         sender = asyncio.create_task(self._sender(client))
         try:
             async for raw in ws:
@@ -256,7 +277,6 @@ class DashboardServer:
             pass
         finally:
             sender.cancel()
-            self.hub.clients.discard(client.queue)
             self.clients.pop(ws, None)
 
     async def _authenticate(self, ws: ServerConnection) -> tuple[User, int | None] | None:
@@ -293,7 +313,11 @@ class DashboardServer:
                 if snapshot:
                     frame = self._snapshot()
                 if frame is not None:
-                    await client.ws.send(frame, text=True)
+                    q.busy = True
+                    try:
+                        await client.ws.send(frame, text=True)
+                    finally:
+                        q.busy = False
         except ConnectionClosed:
             pass
 
