@@ -374,9 +374,9 @@ def _fault(ctx: Ctx, rng, sid: str, cell: str, at: float, s: float, mode: str | 
         eff = Effect(idx, np.array([value]), env, "set")
         mag = {"stuck_value": round(float(value), 3)}
     elif mode == "spike":
-        n = 1 + int(rng.integers(3))
-        ticks = sorted(at + ctx.interval * int(k) for k in rng.choice(max(2, int(dur // ctx.interval)), n,
-                                                                        replace=False))
+        slots = max(1, int(dur // ctx.interval))
+        n = min(slots, 1 + int(rng.integers(3)))
+        ticks = sorted(at + ctx.interval * int(k) for k in rng.choice(slots, n, replace=False))
         eff = Effect(idx, np.array([(0.15 + 0.85 * s) * R]), env, "spike", tuple(ticks))
         end = ticks[-1] + ctx.interval
         mag = {"spike": round((0.15 + 0.85 * s) * R, 3), "spikes": n}
