@@ -5,6 +5,8 @@ to every open screen. Screenshots go to artifacts/ (git-ignored)."""
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -58,15 +60,50 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium_endpoint(tmp_path_factory):
+    """One headless Debian Chromium for the session, driven over CDP.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open, which would
+    break every asyncio test that runs after it; so the browser process lives for the session but
+    each test opens (and closes) its own short Playwright connection to it.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is missing: run `make browser` (apt-get install chromium)")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    proc = subprocess.Popen([CHROMIUM, *CHROMIUM_ARGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
+                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    endpoint = None
+    deadline = time.time() + 30
+    while endpoint is None and time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        m = re.search(r"DevTools listening on (ws://\S+)", line)
+        if m:
+            endpoint = m.group(1)
+    if endpoint is None:
+        proc.kill()
+        pytest.fail("chromium did not start")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep its pipe drained
+    try:
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def browser(chromium_endpoint):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = pw.chromium.connect_over_cdp(chromium_endpoint)
         yield b
-        b.close()
+        for ctx in b.contexts[1:]:  # the default context belongs to the browser process
+            ctx.close()
 
 
 @pytest.fixture
