@@ -26,18 +26,18 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
-          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99",
+          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
           "f", "sig", "kind", "S", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 24  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 27  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
-        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6,
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
-DEFAULT_THRESHOLD = 0.47  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
+DEFAULT_THRESHOLD = 0.46  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
 
 KINDS = ("normal", "spike", "dip", "level_shift", "variance", "stuck", "drift", "gap")
 K_NONE, K_SPIKE, K_DIP, K_SHIFT, K_VAR, K_STUCK, K_DRIFT, K_GAP = range(8)
@@ -66,18 +66,20 @@ class Params:
     v0: float = 2.2  # fast/slow scale ratio that starts to count as a variance change
     v_slope: float = 3.0
     a_mid: float = 0.005  # slow level
-    a_base: float = 0.001  # drift baseline
-    a_dev: float = 0.001
+    a_base: float = 0.0003  # drift baseline
+    a_dev: float = 0.0003
     d0: float = 6.0
     d_slope: float = 0.7
     n_drift: int = 150
     run_margin: float = 2.0
     a_pi: float = 0.02
-    w_lvl: float = 1.5
-    r_sink: float = 0.01  # decades per reading
+    w_lvl: float = 2.0
+    a_x: float = 0.05
+    shift_memory: float = 6.0  # readings after a tail residual during which a level change is a shift
+    r_sink: float = 0.003  # decades per reading
     k_stuck: float = 5.0
     p_rep_min: float = 1e-3
-    stuck_margin: float = 3.0
+    stuck_margin: float = 5.0
     a_dt: float = 0.05
     gap_ratio: float = 4.0
     gap_slope: float = 1.0
@@ -131,7 +133,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
     u0 = 1.0 - u
@@ -219,7 +221,12 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     #    calibrated by its own streaming quantiles (a haze day is far above any usual day)
     lv = ab(M_n + L_n - B)
     zl = lv / mx(Dl, floor)
-    s_lvl = w(n >= p.n_drift, w(zl > l90, 1.0 + (zl - l90) / mx(l99 - l90, 0.5), 0.0), 0.0)
+    # excursions of the level last many readings, so a new one is rarer than a tail reading by
+    # about their mean length (xlm, learnt): that is the surprise of an onset
+    above = zl > l90
+    xl_n = w(learn, w(above, xl + 1.0, 0.0), xl)
+    xlm_n = w(learn & (xl > 0.0) & (zl <= l90), xlm + p.a_x * (xl - xlm), xlm)
+    s_lvl = w((n >= p.n_drift) & above, 1.0 + (zl - l90) / mx(l99 - l90, 0.5) + xp.log10(mx(xlm, 1.0)), 0.0)
     upd_l = learn & (n >= p.n_drift)
     l90_n = w(upd_l, l90 + p.eta * w(zl > l90, 0.9, -0.1), l90)
     l99_n = w(upd_l, mx(l99 + p.eta * w(zl > l99, 0.99, -0.01), l90_n + 0.5), l99)
@@ -233,6 +240,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     q90_n = w(upd_q, q90 + p.eta * w(az > q90, 0.9, -0.1), q90)
     q99_n = w(upd_q, mx(q99 + p.eta * w(az > q99, 0.99, -0.01), q90_n + 0.5), q99)
     exc = az > q99
+    stail_n = w(learn, w(exc, 0.0, mn(stail + 1.0, 1e9)), stail)  # readings since the last tail residual
     zrun_n = w(valid, w(exc, w(z > 0.0, mx(zrun, 0.0) + 1.0, mn(zrun, 0.0) - 1.0), 0.0), zrun)
 
     # -- combine: the strongest piece of evidence, in decades of tail probability
@@ -257,11 +265,12 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
                  w(s_pt >= S, k_pt,
                    w((s_var >= S) | (sf > p.v0 * base), float(K_VAR),  # noisier than usual: variance
                      # the level is far from usual: a jump if this very reading is in the tail,
-                     # a shift while tail readings keep coming, otherwise it crept there (drift)
-                     w(az > q99, k_pt, w(racc_n != 0.0, float(K_SHIFT), float(K_DRIFT))))))))
+                     # a shift soon after tail readings, otherwise it crept there (drift)
+                     w(az > q99, k_pt, w(stail_n <= p.shift_memory, float(K_SHIFT), float(K_DRIFT))))))))
     score = mn(S / p.s_full, 1.0)
 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
-           glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
+           glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, xl_n, xlm_n,
+           stail_n, f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
     return new, (S0_n, S1_n, V0_n, V1_n, C0_n, C1_n), score

@@ -99,7 +99,7 @@ def run(data: Path | None, sets: list[str] | None, params: dict[str, Any], json_
         d["labels"] += len(s.labels)
         d["points"] += len(s.ts)
     _print_table(results, echo)
-    real = [k for k in results["sets"] if k != "synthetic"]
+    real = [k for k in results["sets"] if k not in ("synthetic", "simulator")]
     for name, r in results["detectors"].items():
         vals = [r["heldout"][k]["score"] for k in real if k in r["heldout"]]
         r["heldout_real_mean"] = round(float(np.mean(vals)), 1) if vals else None

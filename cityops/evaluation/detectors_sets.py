@@ -7,12 +7,16 @@ Labelling rules (documented so the figures can be reproduced and argued with):
   severe-pollution episode by the national standard (daily mean PM2.5 > 250 µg/m³, GB 3095-2012
   "severely polluted"; an episode starts on the first such day, days closer than 2 apart merge; the
   2014-02-20..26 haze is one of them), plus data gaps (6 or more missing hours in a row).
-- Aarhus car parks (30-min counts): the first time a car park reports more cars than spaces (the
-  fault appearing; later episodes of the same broken counter are not news) and feed gaps > 2 h.
+- Aarhus car parks (30-min counts): each time a car park starts reporting more cars than spaces
+  after at least a day without (the fault (re)appearing; readings within an ongoing over-count
+  are not new events) and feed gaps > 2 h.
 - Hangzhou metro (10-min passenger counts, service day 05:30-23:30 local): semi-synthetic crowd
   surges (x1.8-3 for 30-60 min) injected into the real flows after the first week, 2 per station.
 - Synthetic: each anomaly kind on daily + weekly seasonal series, some irregularly sampled, some
   with missing values (detectors.synthetic).
+- Simulator: the simulated city (streams.simulator) with scheduled scenarios (waterlogging, fire,
+  pollution, jams, crowds, pipe bursts, sensor faults) and its background sensor faults; each
+  touched sensor is labelled by the scenario truth, as many untouched sensors are added clean.
 Splits: within each set, even-numbered series tune the threshold, odd-numbered ones are held out.
 """
 
@@ -118,9 +122,10 @@ def aarhus(root: Path) -> list[Series]:
         t, v, cap = a[:, 0], a[:, 1], a[:, 2]
         labels, kinds = [], []
         over = np.nonzero(v > cap)[0]
-        if len(over):
-            labels.append((float(t[over[0]]), float(t[over[0]])))
-            kinds.append("over_capacity")
+        for k, i in enumerate(over):
+            if k == 0 or t[i] - t[over[k - 1]] > 86400:  # the counter starts over-counting again
+                labels.append((float(t[i]), float(t[i])))
+                kinds.append("over_capacity")
         dt = np.diff(t)
         for i in np.nonzero(dt > 7200)[0]:
             labels.append((float(t[i]), float(t[i + 1])))
@@ -166,9 +171,45 @@ def synthetic_set(n_seeds: int = 6) -> list[Series]:
     return out
 
 
+def simulated(days: int = 10, n_sensors: int = 600, scenarios: int = 40, interval_s: float = 600.0,
+              seed: int = 4) -> list[Series]:
+    """The simulator's city with injected scenarios and its background sensor faults (streams.simulator):
+    every sensor a scenario or fault touches, plus as many untouched ones, labelled by the truth."""
+    from streams import settings as settings_mod
+    from streams.city import load_city
+    from streams.simulator import Simulator
+
+    st = settings_mod.load()
+    city = load_city(st.city_geojson, st.cell_m)
+    t0 = _local(2024, 3, 4)  # a Monday
+    t1 = t0 + days * 86400.0
+    sim = Simulator(city, seed=seed, n_sensors=n_sensors, n_cameras=0, start=t0, interval_s=interval_s)
+    # scenarios only after the detectors' probation (the first 15% of the series is not scored)
+    sim.schedule(scenarios, seed=seed, duration=0.8 * (t1 - t0) - 6 * 3600, start=t0 + 0.18 * (t1 - t0))
+    truths = [tr for tr in sim.truths(t0, t1) if tr.start >= t0 + 0.16 * (t1 - t0)]
+    ticks = list(sim.ticks(t0, t1))
+    vals = np.array([sim.values(k) for k in ticks])  # ticks x sensors
+    ts = np.array([k * interval_s for k in ticks], dtype=float)
+    sensors, _ = sim.registry()
+    col = {s.sensor_id: i for i, s in enumerate(sensors)}
+    by_sensor: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for tr in truths:
+        for sid in tr.sensors:
+            by_sensor[sid].append((tr.start, tr.end, tr.type))
+    rng = np.random.default_rng(seed)
+    clean = [s.sensor_id for s in sensors if s.sensor_id not in by_sensor]
+    chosen = sorted(by_sensor) + list(rng.choice(clean, size=min(len(clean), len(by_sensor)), replace=False))
+    out = []
+    for k, sid in enumerate(sorted(chosen)):
+        labs = sorted(by_sensor.get(sid, []))
+        out.append(Series("simulator", sid, ts, vals[:, col[sid]].astype(float), [(a, b) for a, b, _ in labs],
+                          [c for _, _, c in labs], "tune" if k % 2 == 0 else "heldout"))
+    return out
+
+
 def load_all(root: Path | None, sets: list[str] | None = None) -> list[Series]:
     """Every labelled series; the real-data sets only when `root` (../shared/data/sensors) exists."""
-    want = set(sets or ["beijing_pm25", "aarhus_parking", "hangzhou_metro", "synthetic"])
+    want = set(sets or ["beijing_pm25", "aarhus_parking", "hangzhou_metro", "synthetic", "simulator"])
     out: list[Series] = []
     if root is not None and root.is_dir():
         if "beijing_pm25" in want:
@@ -179,4 +220,6 @@ def load_all(root: Path | None, sets: list[str] | None = None) -> list[Series]:
             out += hangzhou(root)
     if "synthetic" in want:
         out += synthetic_set()
+    if "simulator" in want:
+        out += simulated()
     return out
