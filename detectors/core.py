@@ -2,19 +2,27 @@
 and on numpy arrays (a bank of sensors), so both paths give the same scores by construction.
 
 Model (causal, O(1) per reading, no per-series tuning):
-- forecast = slow level + seasonal[bin] + recent deviation (bin = hour of day x weekday/weekend in
-  local time; the season is learnt against the slow level so a fast level cannot swallow it), all
-  updated with winsorised residuals so a spike does not drag the model;
+- forecast = slow level + seasonal profile + recent deviation. The profile has hour-of-day bins
+  (weekday and weekend apart, local time) read by linear interpolation between bin centres, and
+  is learnt against the slow level so the fast part cannot swallow it; all of it is updated with
+  winsorised residuals so a spike does not drag the model.
 - residual scale = mean of a slow global and a per-bin mean absolute residual, floored by the
-  value resolution (integer counters) and a fast scale (so a noisier regime is not one long alarm);
-- calibration: streaming 90% / 99% quantiles of |residual/scale| anchor an exponential tail
-  (peaks-over-threshold, as in SPOT), so the point surprise is in decades of tail probability
-  (-log10 p) and comparable across series whatever their noise shape;
-- other evidence, each also in decades: variance ratio (fast vs slow scale), drift (deseasonalised
-  level vs a slow baseline), stuck (run of identical values, each repeat costing -log10 of how
-  likely a repeat is at this resolution and scale), gap (time since the last valid reading vs the
-  usual sampling interval; NaN / inf values count as missing);
-- score = max surprise / S_FULL, clipped to [0, 1]: 0.5 means p ~ 1e-5 whatever the sensor.
+  value resolution (integer counters) and by a fast scale (a noisier regime is not one long alarm).
+- calibration: streaming 90% / 99% quantiles of |residual/scale| fit a stretched-exponential tail
+  (log10 p = -(z/q90)^k, k from the two quantiles: ~1 Laplace, ~1.5 Gaussian, <1 heavier), so
+  surprise is in decades of tail probability (-log10 p) and comparable across series (as SPOT /
+  peaks-over-threshold do). Consecutive same-side tail residuals add their surprises, discounted by
+  the learnt chance that one tail reading follows another (trending series are not rewarded).
+- other evidence, also in decades: level context (the current deseasonalised level against a
+  long baseline, with its own quantiles, plus log10 of the mean excursion length: the onset of an
+  episode is rarer than one high reading), drift (slow level vs baseline), variance (fast vs slow
+  scale), stuck (a run of identical values, each repeat costing -log10 of how likely a repeat is
+  at this resolution and this hour's usual change), gap (time since the last valid reading vs the
+  usual interval and recent long silences; NaN / inf values count as missing).
+- states (stuck, drift, variance, level) are reported when they reach a new high, one decade above
+  the last report (the bar sinks slowly), not on every reading.
+- score = max surprise / s_full (10 decades), clipped to [0, 1]; DEFAULT_THRESHOLD is the one
+  threshold for every sensor, chosen on the tuning split of `cityops evaluate detectors`.
 
 Divisions are always by floored positive quantities: the scalar path must never raise.
 """
@@ -85,6 +93,7 @@ class Params:
     gap_slope: float = 1.0
     gap_long: float = 1.5
     gap_decay: float = 0.995
+    gap_cap: float = 12 * 3600.0
 
     @property
     def n_bins(self) -> int:
@@ -153,7 +162,8 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # the larger of a few usual intervals and a decaying maximum of past silences
     bar = mx(p.gap_ratio, p.gap_long * glong / mx(dtm, 1e-9))
     s_gap = w(warm & known_dt, mx(gap - bar, 0.0) * p.gap_slope, 0.0)
-    glong_n = w(learn, mx(dt, glong * p.gap_decay), glong)
+    # only closures up to gap_cap (a night) are learnt as routine: one long outage must not hide the next
+    glong_n = w(learn, mx(mn(dt, p.gap_cap), glong * p.gap_decay), glong)
     dtm_n = w(learn & (dt > 0.0), w(known_dt, dtm + p.a_dt * (mn(dt, 4.0 * dtm) - dtm), dt), dtm)
 
     # -- forecast residual and its calibrated surprise
