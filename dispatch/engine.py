@@ -22,7 +22,7 @@ from dispatch.recommend import FreeIndex, recommend
 from dispatch.sla import SlaPolicy
 from dispatch.store import AuditEntry, Outcome, Snapshot
 from dispatch.travel import TravelModel
-from dispatch.units import ROUTING, UnitRecord
+from dispatch.units import ROUTING, UnitRecord, on_shift
 
 K = DispatchEventKind
 S = IncidentStatus
@@ -267,6 +267,8 @@ class Engine:
                 return f"already assigned to {inc.incident_id}: {', '.join(dup)}"
         for uid in cmd.unit_ids:
             u = self.units[uid]
+            if not cmd.override and not on_shift(u.info.shift, cmd.ts):
+                return f"unit {uid} is off shift ({u.info.shift}); override with a reason to call it in"
             if u.incident_id == inc.incident_id or u.free or cmd.override:
                 continue
             where = f" on {u.incident_id}" if u.incident_id else ""

@@ -10,7 +10,7 @@ import numpy as np
 from streams.schemas import Incident
 
 from dispatch.travel import TravelModel, hour_of
-from dispatch.units import ROUTING, UnitRecord, needs
+from dispatch.units import ROUTING, UnitRecord, needs, on_shift
 
 
 class FreeIndex:
@@ -20,6 +20,7 @@ class FreeIndex:
         self.pools: dict[str, dict[str, UnitRecord]] = {}
         self._type_of: dict[str, str] = {}
         self._arrays: dict[str, tuple[list[UnitRecord], np.ndarray, np.ndarray]] = {}
+        self._shifted: dict[str, bool] = {}
         for u in units:
             self.update(u)
 
@@ -29,11 +30,19 @@ class FreeIndex:
         if old is not None:
             self.pools[old].pop(u.unit_id, None)
             self._arrays.pop(old, None)
+            self._shifted.pop(old, None)
         if u.free:
             t = u.info.type.value
             self.pools.setdefault(t, {})[u.unit_id] = u
             self._type_of[u.unit_id] = t
             self._arrays.pop(t, None)
+            self._shifted.pop(t, None)
+
+    def shifted(self, utype: str) -> bool:
+        """Whether any free unit of this type works a limited shift (then each must be checked)."""
+        if utype not in self._shifted:
+            self._shifted[utype] = any(u.info.shift not in ("", "24h") for u in self.arrays(utype)[0])
+        return self._shifted[utype]
 
     def arrays(self, utype: str) -> tuple[list[UnitRecord], np.ndarray, np.ndarray]:
         a = self._arrays.get(utype)
@@ -56,7 +65,13 @@ def recommend(incident: Incident, free: FreeIndex, travel: TravelModel,
             continue
         # rank by a cheap planar distance (stable on unit id), then price only the few kept
         d2 = (lats - incident.lat) ** 2 + ((lons - incident.lon) * math.cos(math.radians(incident.lat))) ** 2
-        k = min(len(recs), count + per_type_extra)
+        if free.shifted(utype.value):
+            d2 = np.where([on_shift(u.info.shift, now) for u in recs], d2, np.inf)
+        k = min(int(np.isfinite(d2).sum()), count + per_type_extra)
+        if k == 0:
+            out.append({"unit_id": None, "type": utype.value, "eta_s": None, "rank": len(out) + 1,
+                        "why": f"no {utype.value} on shift now (need {count})"})
+            continue
         near = np.argsort(d2, kind="stable")[:k]
         scored = [(travel.eta_s(recs[j].lat, recs[j].lon, incident.lat, incident.lon, hour, incident.district), recs[j])
                   for j in near]

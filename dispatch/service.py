@@ -8,7 +8,8 @@ offsets are committed; outbox rows are deleted only after the broker acknowledge
 kill -9 the restarted process re-reads what was not committed, the engine skips what it already
 applied, and the outbox re-sends what may not have gone out. On start it republishes every incident
 that is not closed (the embedded broker forgets everything when it restarts). An SLA loop checks
-deadlines four times a second.
+deadlines four times a second and, with `auto_policy` (nearest / optimised), assigns units to incidents
+nobody has dispatched yet (`dispatch.auto`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from streams.schemas import (DispatchCommand, DispatchEvent, DispatchEventKind, 
                              UnitInfo, UnitStatus, decode, encode)
 from streams.settings import Settings
 
+from dispatch.auto import auto_assign
 from dispatch.engine import Engine
 from dispatch.field import FieldSimulator, SimClock
+from dispatch.policies import make_policy
 from dispatch.store import Outcome, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ TICK_S = 0.25  # SLA timer period: breaches fire well within 1 s of their deadli
 
 class DispatchService:
     def __init__(self, settings: Settings, bootstrap: str, store_url: str | None = None, speedup: float = 1.0,
-                 simulate_field: bool = False, seed_fleet: bool | None = None) -> None:
+                 simulate_field: bool = False, seed_fleet: bool | None = None, auto_policy: str = "off") -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.store_url = store_url or settings.store
@@ -51,6 +54,7 @@ class DispatchService:
         self.field = FieldSimulator() if simulate_field else None
         self.seed_fleet = os.environ.get("CITYOPS_SEED_FLEET", "0") == "1" if seed_fleet is None else seed_fleet
         self.engine = Engine()
+        self.auto = None if auto_policy == "off" else make_policy(auto_policy)
         self.store: Store | None = None
         self.producer: AIOKafkaProducer | None = None
         self.clock = SimClock(speedup)
@@ -218,7 +222,10 @@ class DispatchService:
 
     async def timers(self) -> None:
         while not self.stop.is_set():
-            out = self.engine.tick(self.clock.now())
+            now = self.clock.now()
+            out = self.engine.tick(now)
+            if self.auto is not None:
+                out.extend(auto_assign(self.engine, self.auto, now))
             if not out.empty:
                 await self.persist(out)
                 await self.flush()

@@ -57,6 +57,18 @@ class UnitRecord:
                           incident_id=self.incident_id)
 
 
+def on_shift(shift: str, ts: float, utc_offset_h: float = 8.0) -> bool:
+    """Whether a unit with this shift ("24h", "08:00-20:00", "20:00-08:00") works at epoch time `ts`."""
+    if not shift or shift.strip().lower() in ("24h", "24/7", "always"):
+        return True
+    try:
+        a, b = (int(x.split(":")[0]) * 60 + int(x.split(":")[1]) for x in shift.strip().split("-"))
+    except (ValueError, IndexError):
+        return True  # a shift we cannot read must not hide the unit from dispatchers
+    m = ((ts + utc_offset_h * 3600) % 86400) // 60
+    return a <= m < b if a <= b else (m >= a or m < b)
+
+
 Need = tuple[T, int]
 
 #: category -> {priority: [(unit type, how many)]}; priority 1 is the most urgent. A priority missing

@@ -180,3 +180,35 @@ def test_audit_has_actor_before_and_after(eng: Engine) -> None:
     out = eng.apply(cmd("acknowledge", "I1", actor="bob"), 1010.0)
     a = [x for x in out.audit if x.entity == "incident"][0]
     assert a.actor == "bob" and '"status":"new"' in a.before and '"status":"acknowledged"' in a.after
+
+
+@pytest.mark.parametrize("policy", ["nearest", "optimised"])
+def test_auto_assign_sends_the_needed_units_once_and_leaves_dispatched_incidents_to_people(eng: Engine, policy) -> None:
+    from dispatch.auto import auto_assign
+    from dispatch.policies import make_policy
+
+    out = auto_assign(eng, make_policy(policy), 1010.0)
+    inc = eng.incidents["I1"]
+    # fire P2 needs two engines and an ambulance: the two engines and the ambulance in the fleet
+    assert inc.status is S.DISPATCHED and sorted(inc.assigned_units) == ["u0", "u1", "u2"]
+    ev = [e for e in out.events if e.kind is K.COMMAND_APPLIED][0]
+    assert ev.actor == f"auto:{policy}"
+    eng.apply(cmd("unassign", "I1", unit_ids=["u0", "u1", "u2"]), 1011.0)
+    assert auto_assign(eng, make_policy(policy), 1012.0).empty  # a dispatcher took over
+
+
+def test_off_shift_units_are_not_recommended_and_need_an_override() -> None:
+    from dispatch.units import on_shift
+
+    assert on_shift("08:00-20:00", 4 * 3600) and not on_shift("08:00-20:00", 13 * 3600)  # 12:00 / 21:00 UTC+8
+    assert on_shift("20:00-08:00", 13 * 3600) and on_shift("24h", 0) and on_shift("garbled", 0)
+    e = Engine()
+    day = unit("day", UnitType.POLICE).model_copy(update={"shift": "08:00-20:00"})
+    e.apply(day, 0.0)
+    e.apply(unit("night", UnitType.POLICE, lat=23.5).model_copy(update={"shift": "20:00-08:00"}), 0.0)
+    e.apply(update("I9", category="traffic", priority=3, ts=13 * 3600), 13 * 3600)  # 21:00 local
+    assert [r["unit_id"] for r in e.incidents["I9"].recommendations] == ["night"]
+    c = cmd("assign", "I9", unit_ids=["day"]).model_copy(update={"ts": 13 * 3600})
+    assert "off shift" in e.apply(c, 13 * 3600).events[0].reason
+    c2 = c.model_copy(update={"command_id": "x2", "override": True, "reason": "all hands"})
+    assert e.apply(c2, 13 * 3600).events[0].kind is K.COMMAND_APPLIED

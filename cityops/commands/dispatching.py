@@ -17,6 +17,8 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--simulate-field", action="store_true", help="also simulate field units (en route, on scene)")
     p.add_argument("--seed-fleet", action="store_true", default=None,
                    help="publish the default fleet when the unit registry is empty (or CITYOPS_SEED_FLEET=1)")
+    p.add_argument("--auto-assign", choices=["off", "nearest", "optimised"], default="off",
+                   help="assign units automatically to incidents nobody has dispatched yet")
     p.set_defaults(func=_dispatch)
 
     p = groups["top"].add_parser("field", help="simulated field units: report en route / on scene for assigned units")
@@ -52,7 +54,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     s = settings_mod.load()
     return serve(s, _bootstrap(), store_url=args.store, speedup=args.speedup, simulate_field=args.simulate_field,
-                 seed_fleet=args.seed_fleet)
+                 seed_fleet=args.seed_fleet, auto_policy=args.auto_assign)
 
 
 def _field(args: argparse.Namespace) -> int:
