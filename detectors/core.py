@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
-          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail",
+          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail", "xmin",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
           "f", "sig", "kind", "S", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 27  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 28  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
-        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9,
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9, "xmin": 1e300,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
@@ -142,7 +142,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
     u0 = 1.0 - u
@@ -194,7 +194,8 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     s_var = mx(sf / base - p.v0, 0.0) * p.v_slope
 
     # -- stuck: identical values, each repeat as unlikely as the resolution is fine vs the scale
-    same = learn & (x == xlast)
+    # resting at the floor (no rain, a closed station, a dry drain) is not being stuck
+    same = learn & (x == xlast) & (x > xmin)
     # the usual change at this hour decides how odd a repeat is (car parks sit still at night)
     p_rep = mn(mx(0.5 * res / mx(Vb, floor), p.p_rep_min), 0.9)
     acc_n = w(same, acc - w(Cb >= p.c_min, xp.log10(p_rep), 0.0), w(valid, 0.0, acc))
@@ -282,5 +283,5 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
            glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, xl_n, xlm_n,
-           stail_n, f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
+           stail_n, w(valid, mn(xmin, x), xmin), f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
     return new, (S0_n, S1_n, V0_n, V1_n, C0_n, C1_n), score
