@@ -69,6 +69,38 @@ def bank_rate(n_sensors: int, min_readings: int = 2_000_000, max_seconds: float 
     return done / max(spent, 1e-9), done / wall
 
 
+def stage_rate(n_sensors: int = 10_000, batches: int = 40) -> tuple[float, float]:
+    """Readings/s through SensorStage.process (registry, bank, corroboration, alerts) on pydantic readings."""
+    from detectors import SensorStage
+    from streams.schemas import SensorInfo, SensorReading
+
+    side = max(1, int(math.sqrt(n_sensors / 4)))
+
+    def ring(cell: str) -> list[str]:
+        r, c = (int(x) for x in cell[1:].split("c"))
+        return [f"r{r + dr}c{c + dc}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+
+    stage = SensorStage(neighbours=ring)
+    kinds = ("water_level", "pm25", "traffic_speed", "passenger_flow")
+    ids = [f"s{i}" for i in range(n_sensors)]
+    for i, sid in enumerate(ids):
+        stage.register(SensorInfo(sensor_id=sid, kind=kinds[i % 4], cell=f"r{(i // 4) // side}c{(i // 4) % side}",
+                                  district="d", lat=23.0, lon=113.0))
+    rng = np.random.default_rng(1)
+    level = rng.uniform(10, 100, n_sensors)
+    made = [[SensorReading(sensor_id=sid, ts=1_700_000_000.0 + 600.0 * k, value=float(level[i] + rng.normal(0, 1)))
+             for i, sid in enumerate(ids)] for k in range(batches)]
+    cpu = wall = 0.0
+    for k, batch in enumerate(made):
+        t0, w0 = time.process_time(), time.perf_counter()
+        stage.process(batch, now=batch[0].ts)
+        if k >= batches // 2:  # the second half: every detector warm
+            cpu += time.process_time() - t0
+            wall += time.perf_counter() - w0
+    n = n_sensors * (batches - batches // 2)
+    return n / max(cpu, 1e-9), n / wall
+
+
 def run(json_out: str | None, sizes: list[int], echo: Callable[[str], None] = print) -> dict[str, Any]:
     cpu, wall = series_rate()
     res: dict[str, Any] = {"series_points_per_s": round(cpu), "bank_readings_per_s": {},
@@ -84,6 +116,9 @@ def run(json_out: str | None, sizes: list[int], echo: Callable[[str], None] = pr
     cpu, wall = bank_rate(10_000, repeat_share=0.25)
     res["bank_readings_per_s_10000_with_25pct_repeats"] = round(cpu)
     echo(f"{'bank, 10,000 sensors + 25% repeated slots':<44}{round(cpu):>15,} rd{round(wall):>13,} rd")
+    cpu, wall = stage_rate()
+    res["stage_readings_per_s_10000"] = round(cpu)
+    echo(f"{'SensorStage.process, 10,000 sensors':<44}{round(cpu):>15,} rd{round(wall):>13,} rd")
     echo(f"load average {res['load_average_1min']} on {res['cpus']} CPUs while measuring")
     if json_out:
         Path(json_out).write_text(json.dumps(res, indent=2))
