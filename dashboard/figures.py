@@ -114,19 +114,25 @@ def base_map(geo: Geo) -> dict[str, Any]:
                      "city_bounds": [minx, miny, maxx, maxy]}}
 
 
+def _local_ms(ts: float, utc_offset_h: float) -> float:
+    """Plotly date axes show epoch milliseconds as UTC; shift so they read as the city's local time."""
+    return (ts + utc_offset_h * 3600.0) * 1000.0
+
+
 def _bars_with_trend(x: list[str], y: list[float | None], colors: list[str], unit: str,
                      hist_ts: list[float], hist: list[float | None], trend_color: str) -> dict[str, Any]:
     """District bars on the left, the city trend over the last hour on the right."""
     data = [
         {"type": "bar", "x": x, "y": y, "marker": {"color": colors}, "hovertemplate": f"%{{x}}: %{{y}} {unit}<extra></extra>"},
-        {"type": "scatter", "mode": "lines", "x": [t * 1000 for t in hist_ts], "y": hist, "xaxis": "x2", "yaxis": "y2",
+        {"type": "scatter", "mode": "lines", "x": hist_ts, "y": hist, "xaxis": "x2", "yaxis": "y2",
          "line": {"color": trend_color, "width": 2}, "fill": "tozeroy", "fillcolor": "rgba(79,195,247,0.08)",
          "hovertemplate": f"%{{y}} {unit}<extra></extra>", "connectgaps": True},
     ]
     layout = _layout(
         xaxis={"domain": [0, 0.6], "tickangle": -40, "tickfont": {"size": 10}, "gridcolor": _GRID},
         yaxis={"gridcolor": _GRID, "zeroline": False, "title": {"text": unit, "font": {"size": 10}}},
-        xaxis2={"domain": [0.68, 1], "type": "date", "gridcolor": _GRID, "tickfont": {"size": 9}, "nticks": 4},
+        xaxis2={"domain": [0.68, 1], "type": "date", "gridcolor": _GRID, "tickfont": {"size": 9}, "nticks": 3,
+                "tickformat": "%H:%M"},
         yaxis2={"anchor": "x2", "gridcolor": _GRID, "zeroline": False, "tickfont": {"size": 9}},
     )
     return {"data": data, "layout": layout}
@@ -156,8 +162,9 @@ _SPEED_BANDS = [(15, "#ff3b3b"), (25, "#ff8a3d"), (35, "#ffd54f"), (1e9, "#3ddc8
 
 
 def _history(state: DashboardState, name: str) -> tuple[list[float], list[float | None]]:
+    """The city series `name` over the last hour, times as local-time milliseconds for plotly."""
     h = state.history
-    return list(h.ts), list(h.series.get(name, [None] * len(h.ts)))
+    return ([_local_ms(t, state.utc_offset_h) for t in h.ts], list(h.series.get(name, [None] * len(h.ts))))
 
 
 def water_panel(state: DashboardState, geo: Geo, lang: str) -> dict[str, Any]:
@@ -198,8 +205,8 @@ def safety_panel(state: DashboardState, geo: Geo, lang: str) -> dict[str, Any]:
     for cat, counts in open_by.items():
         data.append({"type": "bar", "x": x, "y": [counts.get(d, 0) for d in geo.ids], "yaxis": "y2",
                      "name": category_label(cat, lang), "marker": {"color": palette[cat]}, "opacity": 0.9})
-    layout = _layout(barmode="stack", showlegend=True,
-                     legend={"orientation": "h", "y": 1.12, "font": {"size": 10}},
+    layout = _layout(barmode="stack", showlegend=True, margin={"l": 30, "r": 30, "t": 22, "b": 36},
+                     legend={"orientation": "h", "y": 1.22, "x": 0, "font": {"size": 10}},
                      xaxis={"tickangle": -40, "tickfont": {"size": 10}},
                      yaxis={"gridcolor": _GRID, "domain": [0, 1]},
                      yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero"})
@@ -241,7 +248,7 @@ def panels(state: DashboardState, geo: Geo) -> dict[str, dict[str, Any]]:
     return {lang: {name: fn(state, geo, lang) for name, fn in PANELS.items()} for lang in LANGS}
 
 
-def sensor_chart(alert: dict[str, Any]) -> dict[str, Any] | None:
+def sensor_chart(alert: dict[str, Any], utc_offset_h: float = 8.0) -> dict[str, Any] | None:
     """The sensor values around an anomaly: the alert's own series if a detector attached one
     (``details.series: [[ts, value], ...]``), else the values of its successive re-emissions
     (``points``, kept by the state), against the detector's expected value."""
@@ -253,20 +260,21 @@ def sensor_chart(alert: dict[str, Any]) -> dict[str, Any] | None:
         pts = [(float(t), v) for t, v in alert["points"]]
     if not pts:
         return None
-    data: list[dict[str, Any]] = [{"type": "scatter", "mode": "lines+markers", "x": [t * 1000 for t, _ in pts],
+    data: list[dict[str, Any]] = [{"type": "scatter", "mode": "lines+markers", "x": [_local_ms(t, utc_offset_h) for t, _ in pts],
                                    "y": [v for _, v in pts], "line": {"color": "#4fc3f7"}, "marker": {"size": 4},
                                    "name": "value"}]
     shapes = []
     start = d.get("episode_start")
     if isinstance(start, (int, float)):
-        shapes.append({"type": "line", "x0": start * 1000, "x1": start * 1000, "yref": "paper", "y0": 0, "y1": 1,
+        x0 = _local_ms(start, utc_offset_h)
+        shapes.append({"type": "line", "x0": x0, "x1": x0, "yref": "paper", "y0": 0, "y1": 1,
                        "line": {"color": "#ff3b3b", "dash": "dot"}})
     for key in ("expected", "baseline", "threshold"):
         if isinstance(d.get(key), (int, float)):
             shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": d[key], "y1": d[key],
                            "line": {"color": "#ffd54f", "dash": "dash", "width": 1}})
     return {"data": data, "layout": _layout(shapes=shapes, margin={"l": 40, "r": 10, "t": 6, "b": 28},
-                                            xaxis={"type": "date", "gridcolor": _GRID},
+                                            xaxis={"type": "date", "gridcolor": _GRID, "tickformat": "%H:%M"},
                                             yaxis={"gridcolor": _GRID, "title": {"text": str(d.get("unit", ""))}})}
 
 

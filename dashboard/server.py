@@ -338,7 +338,8 @@ class DashboardServer:
         elif kind == "detail":
             detail = self.state.incident_detail(str(msg.get("incident_id", "")))
             if detail is not None:
-                detail["charts"] = {a["alert_id"]: c for a in detail["alerts"] if (c := figures.sensor_chart(a))}
+                detail["charts"] = {a["alert_id"]: c for a in detail["alerts"]
+                                    if (c := figures.sensor_chart(a, self.state.utc_offset_h))}
             reply = {"type": "detail", "incident_id": msg.get("incident_id"), "data": detail}
         elif kind == "ping":
             reply = {"type": "pong"}

@@ -61,7 +61,7 @@ class _History:
 
     def sample(self, now: float, values: dict[str, float | None]) -> None:
         if now - self.last < HISTORY_STEP_S:
-            return
+            return  # too soon, or an older metrics time (replays): the history only moves forward
         self.last = now
         self.ts.append(now)
         for name in set(self.series) | set(values):
@@ -267,7 +267,8 @@ class DashboardState:
     def aggregates(self, now: float | None = None) -> dict[str, Any]:
         """KPIs, flood groups and heat; also samples the history. Called on a timer, not per message."""
         now = self.now() if now is None else now
-        self.history.sample(now, self.city_values())
+        if self.metrics:  # sampled at the metrics' own time, so a replay from the past fills it too
+            self.history.sample(max(m["ts"] for m in self.metrics.values()), self.city_values())
         return {"kpis": self.kpis(now), "flood": self.flood(now), "heat": self.heat(now)}
 
     def snapshot(self) -> dict[str, Any]:

@@ -107,9 +107,11 @@ def test_snapshot_keeps_open_and_recent_closed_and_history_samples():
     snap = s.snapshot()
     ids = {i["incident_id"] for i in snap["incidents"]}
     assert "open" in ids and len(ids) == 301 and "done349" in ids and "done0" not in ids
-    s.apply_metrics(metrics("440104", ts=T0))
-    s.aggregates(T0)
-    s.aggregates(T0 + 5)  # under one history step: not sampled
-    s.aggregates(T0 + 10)
+    s.aggregates(T0)  # no metrics yet: nothing to sample
+    for dt in (0, 5, 10):  # 5 s is under one history step: not sampled
+        s.apply_metrics(metrics("440104", ts=T0 + dt))
+        s.aggregates(T0 + 100)  # the history follows the metrics' time, not the clock
+    s.apply_metrics(metrics("440105", ts=T0 - 3000))  # a late district does not rewind the history
+    s.aggregates(T0 + 100)
     h = s.history.as_dict()
-    assert len(h["ts"]) == 2 and h["series"]["pm25.mean"] == [41.0, 41.0]
+    assert h["ts"] == [T0, T0 + 10] and h["series"]["pm25.mean"] == [41.0, 41.0]

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,11 @@ class CityFeed:
     """Synthetic but realistic-looking incident updates and district metrics over a given geometry."""
 
     def __init__(self, geo: Geo, seed: int = 1, open_incidents: int = 200) -> None:
+        from streams.city import load_city
+
         self.rng = random.Random(seed)
         self.geo = geo
+        self.cells = list(load_city(load_settings().city_geojson).cells.values())
         self.revisions: dict[str, int] = {}
         self.opened: dict[str, float] = {}
         self.pool = [f"bench-{i:05d}" for i in range(open_incidents)]
@@ -55,15 +59,13 @@ class CityFeed:
         rev = self.revisions.get(iid, 0) + 1
         self.revisions[iid] = rev
         opened = self.opened.setdefault(iid, now - rng.uniform(0, 1800))
-        did = rng.choice(self.geo.ids)
-        b = self.geo.bounds[did]
-        lat, lon = rng.uniform(b[1], b[3]), rng.uniform(b[0], b[2])
+        cell = self.cells[zlib.crc32(iid.encode()) % len(self.cells)]
         status = ["new", "acknowledged", "dispatched", "on_scene"][min(3, (rev - 1) // 2)]
-        cat = CATEGORIES[hash(iid) % len(CATEGORIES)]
+        cat = CATEGORIES[zlib.crc32(iid.encode()[::-1]) % len(CATEGORIES)]
         return Incident(
             incident_id=iid, revision=rev, status=status, category=cat, severity=rng.randint(1, 4),
-            priority=rng.randint(1, 4), cell=f"r{rng.randint(0, 120):03d}c{rng.randint(0, 90):03d}", district=did,
-            lat=lat, lon=lon, opened_at=opened, updated_at=now,
+            priority=rng.randint(1, 4), cell=cell.id, district=cell.district,
+            lat=cell.lat, lon=cell.lon, opened_at=opened, updated_at=now,
             why=f"{cat}: 3 sensors above their usual range, 2 hotline calls in the same cell",
             sources=["sensor", "hotline"],
             evidence=[EvidenceItem(alert_id=f"{iid}-s", source="sensor", ts=opened, reason="level above usual range"),
@@ -168,10 +170,11 @@ def _percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))]
 
 
-async def _bench(clients: int, rate: float, duration: float) -> dict[str, Any]:
+async def _bench(clients: int, rate: float, duration: float, flush_ms: float) -> dict[str, Any]:
     _raise_fd_limit()
     token = "bench-screen-token"
     server = _server(token)
+    server.flush_interval_s = flush_ms / 1000
     port = await server.start("127.0.0.1", 0)
     feed = CityFeed(server.geo)
     now = time.time()
@@ -179,13 +182,21 @@ async def _bench(clients: int, rate: float, duration: float) -> dict[str, Any]:
         server.ingest(server.state.apply_incident(feed.incident(now, iid)))
     for m in feed.metrics(now):
         server.ingest(server.state.apply_metrics(m))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cityops.bench.dashboard", "clients", f"ws://127.0.0.1:{port}/ws", str(clients),
-        token, str(duration), stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 180)
-    if line.strip() != b"READY":
-        raise RuntimeError(f"clients did not start: {line!r}")
+    # The simulated screens run in child processes (about 400 each) so the harness, not the
+    # server, is never what one Python process can parse.
+    procs_n = max(1, -(-clients // 400))
+    sizes = [clients // procs_n + (i < clients % procs_n) for i in range(procs_n)]
+    procs = []
+    for size in sizes:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cityops.bench.dashboard", "clients", f"ws://127.0.0.1:{port}/ws", str(size),
+            token, str(duration), stdout=subprocess.PIPE)
+        procs.append(proc)
+    for proc in procs:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 180)
+        if line.strip() != b"READY":
+            raise RuntimeError(f"clients did not start: {line!r}")
     sent = 0
     cpu0 = _cpu_s()
     t0 = time.perf_counter()
@@ -203,8 +214,13 @@ async def _bench(clients: int, rate: float, duration: float) -> dict[str, Any]:
         await asyncio.sleep(0.002)
     elapsed = time.perf_counter() - t0
     server_cpu = _cpu_s() - cpu0
-    out, _ = await proc.communicate()
-    res = json.loads(out.decode().strip().splitlines()[-1])
+    results = []
+    for proc in procs:
+        out, _ = await proc.communicate()
+        results.append(json.loads(out.decode().strip().splitlines()[-1]))
+    res = {"latencies": [x for r in results for x in r["latencies"]],
+           "disconnected": sum(r["disconnected"] for r in results), "frames": sum(r["frames"] for r in results),
+           "cpu_pct": round(sum(r["cpu_pct"] for r in results), 1)}
     overflows = sum(c.queue.overflows for c in server.clients.values())
     await server.stop()
     lat = res["latencies"]
@@ -223,32 +239,51 @@ async def _bench(clients: int, rate: float, duration: float) -> dict[str, Any]:
         "clients_cpu_pct": res.get("cpu_pct"),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "flush_interval_ms": server.flush_interval_s * 1000,
+        "client_processes": procs_n,
     }
 
 
-def run_bench(clients: int, rate: float, duration: float = 20.0) -> dict[str, Any]:
+def run_bench(clients: int, rate: float, duration: float = 20.0, flush_ms: float = 50.0) -> dict[str, Any]:
     """N real WebSocket clients on loopback, `rate` incident updates/s: publish→client latency."""
-    return asyncio.run(_bench(clients, rate, duration))
+    return asyncio.run(_bench(clients, rate, duration, flush_ms))
 
 
 # --------------------------------------------------------------------------- browser soak
 
-def _browser_rss_mb(browser_pid_hint: str = "chromium") -> float:
-    """Resident memory of every Chromium process of ours (renderers included), in MB."""
-    total = 0
+def _descendants(root: int) -> list[int]:
+    parent: dict[int, int] = {}
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+        if pid.isdigit():
+            try:
+                parent[int(pid)] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def _browser_pss_mb() -> dict[str, float]:
+    """Proportional memory (PSS: shared pages split, not double-counted) of the Chromium processes
+    this process started through Playwright: all of them, and the renderers (the page) alone."""
+    total_kb = renderer_kb = 0
+    for pid in _descendants(os.getpid()):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"chromium" not in cmd or b"--no-sandbox" not in cmd:
+            if b"chrom" not in cmd:
                 continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    kb = int(line.split()[1])
+                    total_kb += kb
+                    renderer_kb += kb if b"--type=renderer" in cmd else 0
         except OSError:
             continue
-    return round(total / 1024, 1)
+    return {"browser_pss_mb": round(total_kb / 1024, 1), "renderer_pss_mb": round(renderer_kb / 1024, 1)}
 
 
 def run_soak(sim_hours: float = 1.0, speedup: float = 30.0, rate_per_sim_s: float = 0.5) -> dict[str, Any]:
@@ -307,7 +342,7 @@ def run_soak(sim_hours: float = 1.0, speedup: float = 30.0, rate_per_sim_s: floa
             cdp.send("HeapProfiler.collectGarbage")
             m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
             samples.append({"sim_s": round(sim_s), "js_heap_mb": round(m["JSHeapUsedSize"] / 2 ** 20, 1),
-                            "nodes": m.get("Nodes", 0), "browser_rss_mb": _browser_rss_mb()})
+                            "nodes": m.get("Nodes", 0), **_browser_pss_mb()})
 
         sample(0)
         total_sim = sim_hours * 3600
@@ -348,7 +383,9 @@ def run_soak(sim_hours: float = 1.0, speedup: float = 30.0, rate_per_sim_s: floa
         "cold_load_wall_ms": round(cold_wall_ms, 1),
         "js_heap_start_mb": samples[0]["js_heap_mb"], "js_heap_end_mb": samples[-1]["js_heap_mb"],
         "js_heap_max_mb": max(s["js_heap_mb"] for s in samples),
-        "browser_rss_end_mb": samples[-1]["browser_rss_mb"], "browser_rss_max_mb": max(s["browser_rss_mb"] for s in samples),
+        "renderer_pss_end_mb": samples[-1]["renderer_pss_mb"],
+        "renderer_pss_max_mb": max(s["renderer_pss_mb"] for s in samples),
+        "browser_pss_end_mb": samples[-1]["browser_pss_mb"], "browser_pss_max_mb": max(s["browser_pss_mb"] for s in samples),
         "page_errors": len(errors), "samples": samples,
     }
 

@@ -25,11 +25,18 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--file", type=Path, default=None, help="users file (default CITYOPS_USERS)")
     p.set_defaults(func=_user)
 
+    p = top.add_parser("dashboard-screenshots", help="render the big screen and console with a busy simulated hour (README images)")
+    p.add_argument("--out", type=Path, default=Path("artifacts"))
+    p.add_argument("--width", type=int, default=1600)
+    p.add_argument("--height", type=int, default=900)
+    p.set_defaults(func=_screenshots)
+
     bench = groups["bench"]
     p = bench.add_parser("dashboard", help="N WebSocket clients on loopback: publish→client latency")
     p.add_argument("--clients", type=int, default=500)
     p.add_argument("--rate", type=float, default=100.0, help="incident updates per second")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of measured publishing")
+    p.add_argument("--flush-ms", type=float, default=50.0, help="server batching interval (the default of the server)")
     p.add_argument("--json", type=Path, default=None, help="write the result here")
     p.set_defaults(func=_bench)
 
@@ -84,7 +91,7 @@ def _print_table(rows: dict[str, object]) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from cityops.bench.dashboard import run_bench
 
-    result = run_bench(args.clients, args.rate, args.duration)
+    result = run_bench(args.clients, args.rate, args.duration, args.flush_ms)
     _print_table(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -100,4 +107,12 @@ def _soak(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    from cityops.bench.dashboard_scene import take_screenshots
+
+    for name, path in take_screenshots(args.out, (args.width, args.height)).items():
+        print(f"{name}: {path}")
     return 0

@@ -159,8 +159,10 @@ async function main() {
   applyI18n();
   window.addEventListener("error", (e) => window.cityops.errors.push(String(e.message)));
   document.getElementById("lang").onclick = () => setLang(LANG === "zh" ? "en" : "zh", renderAll);
-  // Connect first: KPIs and the feed paint from the snapshot while plotly and the map load.
+  // Connect first: KPIs and the feed paint from the snapshot while plotly (compiled off the main
+  // thread as an async script) and the map load.
   const mapReady = fetch("/api/map.json").then((r) => r.json());
+  const plotlyReady = loadPlotly();
   const live = new Live({
     token, store,
     onStatus: (on) => { document.getElementById("conn").classList.toggle("on", on); document.getElementById("conn").title = t(on ? "connected" : "reconnecting"); },
@@ -181,7 +183,7 @@ async function main() {
   DISTRICT_NAMES = base.meta.names;
   live.connect();
   setInterval(renderClock, 1000);
-  await loadPlotly();
+  await plotlyReady;
   mapLayout = JSON.parse(JSON.stringify(base.layout));
   await Plotly.newPlot("map", mapTraces(), mapLayout, PLOT_CONFIG);
   document.getElementById("map").on("plotly_click", (ev) => {
