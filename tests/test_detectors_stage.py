@@ -129,3 +129,16 @@ def test_bad_and_unknown_readings_never_raise(value) -> None:
     for a in stage.process(batch, now=T0):
         assert isinstance(a, Alert)
     assert stage.stats["unknown_sensor"] == 1
+
+
+def test_isolated_episode_is_upgraded_when_a_neighbour_confirms_it() -> None:
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    first = run(stage, ids, 1, bump=lambda i, k: 0.6 if i == 0 else 0.0, start=WARM, seed=5)
+    assert [a.kind for a in first] == ["maintenance"] and first[0].details["isolated"] is True
+    later = run(stage, ids, 1, bump=lambda i, k: 0.6 if i in (0, 1) else 0.0, start=WARM + 1, seed=6)
+    by_id = {a.alert_id: a for a in later}
+    assert first[0].alert_id in by_id, "the first sensor's alert is re-emitted under the same id"
+    up = by_id[first[0].alert_id]
+    assert up.kind == "operational" and up.category == "waterlogging" and "wl1" in up.details["agreeing_sensors"]
+    assert any(a.subject_id == "wl1" and a.kind == "operational" for a in later)
