@@ -438,6 +438,23 @@ class Engine:
                             reason=f"not acknowledged {now - inc.opened_at:.0f} s after opening (P{inc.priority})")
         return out
 
+    def refresh_recommendations(self, now: float) -> Outcome:
+        """Re-rank units for incidents still waiting for dispatch when the free fleet has changed under them."""
+        out = Outcome()
+        for iid in sorted(self.open_ids):
+            inc = self.incidents[iid]
+            if inc.status not in (S.NEW, S.ACKNOWLEDGED):
+                continue
+            fresh = recommend(inc, self._free, self.travel, now, rules=self.rules)
+            if [r["unit_id"] for r in fresh] == [r["unit_id"] for r in inc.recommendations]:
+                continue
+            before = self._before(inc)
+            self._touch(inc, before, now, out, "recommender", "recommendations")
+            self._event(out, f"rec:{iid}:{inc.revision}", K.RECOMMENDATION, now, iid, actor="recommender",
+                        reason="free units changed",
+                        details={"units": [r["unit_id"] for r in inc.recommendations if r["unit_id"]][:5]})
+        return out
+
     def next_deadline(self) -> float | None:
         ds = [d for d in (self.sla.next_deadline(self.incidents[i]) for i in self.open_ids) if d is not None]
         return min(ds) if ds else None

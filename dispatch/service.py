@@ -42,6 +42,7 @@ INPUTS: dict[str, type] = {
 }
 _TOPIC_ORDER = {t: i for i, t in enumerate(INPUTS)}
 TICK_S = 0.25  # SLA timer period: breaches fire well within 1 s of their deadline
+REFRESH_S = 5.0  # wall seconds between re-rankings of recommendations for incidents awaiting dispatch
 
 
 class DispatchService:
@@ -221,9 +222,13 @@ class DispatchService:
             await consumer.stop()
 
     async def timers(self) -> None:
+        next_refresh = 0.0
         while not self.stop.is_set():
             now = self.clock.now()
             out = self.engine.tick(now)
+            if time.monotonic() >= next_refresh:  # recommendations follow the fleet every few seconds
+                next_refresh = time.monotonic() + REFRESH_S
+                out.extend(self.engine.refresh_recommendations(now))
             if self.auto is not None:
                 out.extend(auto_assign(self.engine, self.auto, now))
             if not out.empty:

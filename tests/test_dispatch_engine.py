@@ -212,3 +212,14 @@ def test_off_shift_units_are_not_recommended_and_need_an_override() -> None:
     assert "off shift" in e.apply(c, 13 * 3600).events[0].reason
     c2 = c.model_copy(update={"command_id": "x2", "override": True, "reason": "all hands"})
     assert e.apply(c2, 13 * 3600).events[0].kind is K.COMMAND_APPLIED
+
+
+def test_recommendations_follow_the_fleet(eng: Engine) -> None:
+    eng.apply(update("I2", alerts=("b1",)), 1001.0)
+    eng.apply(cmd("assign", "I2", unit_ids=["u0"]), 1002.0)  # the nearest engine leaves
+    stale = [r["unit_id"] for r in eng.incidents["I1"].recommendations]
+    assert "u0" in stale
+    out = eng.refresh_recommendations(1003.0)
+    assert "u0" not in [r["unit_id"] for r in eng.incidents["I1"].recommendations]
+    assert [e.kind for e in out.events] == [K.RECOMMENDATION] and out.events[0].incident_id == "I1"
+    assert eng.refresh_recommendations(1004.0).empty  # nothing changed since
