@@ -43,6 +43,7 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = bench.add_parser("dashboard-soak", help="headless Chromium on the big screen through hours of compressed updates: memory")
     p.add_argument("--sim-hours", type=float, default=1.0, help="simulated hours to push through the page")
     p.add_argument("--speedup", type=float, default=30.0, help="simulated seconds per wall second")
+    p.add_argument("--rate", type=float, default=0.5, help="incident updates per simulated second")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=_soak)
 
@@ -102,7 +103,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _soak(args: argparse.Namespace) -> int:
     from cityops.bench.dashboard import run_soak
 
-    result = run_soak(args.sim_hours, args.speedup)
+    result = run_soak(args.sim_hours, args.speedup, args.rate)
     _print_table(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
