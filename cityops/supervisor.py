@@ -105,7 +105,8 @@ class Demo:
             return base + ["dispatch", "--simulate-field"]
         if name == "dashboard":
             return base + ["dashboard"]
-        argv = base + ["simulate", "--seed", str(self.seed), "--speedup", str(self.speedup)]
+        # three hours of history first, sent at full speed, so the detectors are warm when the screen opens
+        argv = base + ["simulate", "--seed", str(self.seed), "--speedup", str(self.speedup), "--warmup", "3h"]
         if self.sensors:
             argv += ["--sensors", str(self.sensors)]
         return argv

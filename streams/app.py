@@ -52,6 +52,7 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         store="memory://",
+        datadir=str(settings.var_dir / "faust"),  # Faust writes here; keep it out of the working directory
         producer_linger_ms=5,
     )
 
@@ -209,7 +210,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     raise RuntimeError(f"topic {topic} does not exist; run `cityops topics create`")
 
 
-def run_worker(app: faust.App, loglevel: str = "warning") -> None:
+def run_worker(app: faust.App, loglevel: str = "warn") -> None:
     """Run the Faust worker in this process (blocks). `--without-web`: no port clash between workers."""
     sys.argv = [sys.argv[0], "worker", "--without-web", "-l", loglevel]
     app.main()

@@ -29,7 +29,7 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.set_defaults(func=_bench_join)
 
     p = top.add_parser("worker", help="run a Faust worker (validate, detect, fuse); scale by running more")
-    p.add_argument("--loglevel", default="warning")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     p.set_defaults(func=_worker)
 
     p = top.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground")
