@@ -113,33 +113,42 @@ class DispatchService:
             consumer.assign([tp])
             await consumer.seek_to_beginning(tp)
             out = Outcome()
+            seen = 0
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=5000)
                 recs = [r for rs in batch.values() for r in rs]
                 if not recs:
                     break  # Tansu under-reports end offsets: an empty poll is the reliable "caught up"
+                seen += len(recs)
                 for r in recs:
                     out.extend(self._apply_raw(UnitInfo, r))
             await self.persist(out)
         finally:
             await consumer.stop()
-        if not self.engine.units and self.seed_fleet:
+        if not seen and self.seed_fleet:
             await self._seed()
 
     async def _seed(self) -> None:
+        """Fill an empty registry topic: the units this store knows, or the city's default fleet."""
         from streams.city import load_city
 
         from dispatch.fleet import default_fleet
 
         assert self.producer is not None
-        fleet = default_fleet(load_city(self.settings.city_geojson, self.settings.cell_m))
+        known = [u.info for u in self.engine.units.values()]
+        fleet = known or default_fleet(load_city(self.settings.city_geojson, self.settings.cell_m))
         out = Outcome()
         for info in fleet:
             await self.producer.send(catalog.REGISTRY_UNITS.name, key=info.unit_id.encode(), value=encode(info))
             out.extend(self.engine.apply(info, self.clock.now()))
+        now = self.clock.now()
+        for u in self.engine.units.values():  # where every unit is, for screens that start now
+            st = u.to_status().model_copy(update={"ts": max(u.ts, now)})
+            await self.producer.send(catalog.UNITS_STATUS.name, key=u.unit_id.encode(), value=encode(st))
         await self.producer.flush()
         await self.persist(out)
-        log.info("seeded the default fleet: %d units", len(fleet))
+        log.info("published the fleet to an empty registry: %d units (%s)", len(fleet),
+                 "from the store" if known else "default fleet")
 
     # -- applying input ----------------------------------------------------------------------------
     def _apply_raw(self, model: type, rec) -> Outcome:
