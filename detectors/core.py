@@ -34,15 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
-          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail", "xmin",
+          "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail", "xmin", "pmax",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
-          "f", "sig", "kind", "S", "xv", "gap", "ts")
+          "f", "sig", "kind", "S", "Sr", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 28  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 29  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
-        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9, "xmin": 1e300,
-        "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9, "xmin": 1e300, "pmax": 0.0,
+        "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "Sr": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
 DEFAULT_THRESHOLD = 0.46  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
@@ -85,6 +85,7 @@ class Params:
     a_x: float = 0.05
     shift_memory: float = 6.0  # readings after a tail residual during which a level change is a shift
     r_sink: float = 0.003  # decades per reading
+    p_sink: float = 1.0
     k_stuck: float = 5.0
     p_rep_min: float = 1e-3
     stuck_margin: float = 5.0
@@ -142,7 +143,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin, pmax) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
     u0 = 1.0 - u
@@ -263,11 +264,18 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # lasting condition is re-reported now and then, not on every reading
     s_stuck = w(valid & (acc - p.stuck_margin < p.s_full), s_stuck, 0.0)
     slow = mx(mx(s_drift, s_var), s_stuck)
+    # how anomalous the reading is, before the gates (the stage keeps an episode open with it)
+    s_raw = w(warm, mx(mx(s_pt, slow), s_gap), 0.0)
     emit = slow >= rmax + 1.0
     rmax_n = w(emit, slow, mx(rmax - p.r_sink, 0.0))
     s_drift = w(emit, s_drift, 0.0)
     s_var = w(emit, s_var, 0.0)
     s_stuck = w(emit, s_stuck, 0.0)
+    # point evidence is news when it beats what this episode already reported by a decade (the bar
+    # sinks p_sink per reading): a surge is reported as it starts and as it worsens, not per reading
+    emit_pt = s_pt >= pmax + 1.0
+    pmax_n = w(learn, w(emit_pt, s_pt, mx(pmax - p.p_sink, 0.0)), pmax)
+    s_pt = w(emit_pt, s_pt, 0.0)
     S = w(warm, mx(mx(mx(s_pt, s_var), mx(s_drift, s_stuck)), s_gap), 0.0)
     k_pt = w(ab(zrun_n) >= 3.0, float(K_SHIFT), w(z > 0.0, float(K_SPIKE), float(K_DIP)))
     kind = w(S < 1.0, float(K_NONE),
@@ -283,5 +291,5 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
            glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, xl_n, xlm_n,
-           stail_n, w(valid, mn(xmin, x), xmin), f, z * 0.8, kind, S, w(valid, x, math.nan), gap, t)
+           stail_n, w(valid, mn(xmin, x), xmin), pmax_n, f, z * 0.8, kind, S, s_raw, w(valid, x, math.nan), gap, t)
     return new, (S0_n, S1_n, V0_n, V1_n, C0_n, C1_n), score

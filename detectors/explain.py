@@ -27,6 +27,8 @@ def describe_fields(st: dict[str, float]) -> dict[str, Any]:
         "anomaly_type": kind,
         "surprise_decades": st["S"],
         "score": min(st["S"] / 10.0, 1.0) if math.isfinite(st["S"]) else 0.0,
+        # how anomalous the reading is even when it adds nothing new to an episode already reported
+        "ongoing_score": min(st.get("Sr", 0.0) / 10.0, 1.0) if math.isfinite(st.get("Sr", 0.0)) else 0.0,
         "gap_ratio": st["gap"],
         "stuck_run": int(st["krun"]),
         "readings_seen": int(st["n"]),

@@ -101,10 +101,18 @@ class SensorStage:
         hi = np.array([BOUNDS.get(_kind(self.info[r.sensor_id]), (-math.inf, math.inf))[1] for r in known])
         impossible = np.isfinite(raw) & ((raw < lo) | (raw > hi))
         values = np.where(impossible, math.nan, raw)  # the model must not learn from a broken value
-        scores, out = self.bank.update_detailed(slots, ts, values, ("kind", "sig", "f", "gap", "krun"))
-        hot = scores >= self.agree_threshold
+        scores, out = self.bank.update_detailed(slots, ts, values, ("kind", "sig", "f", "gap", "krun", "Sr"))
+        # the detector scores new evidence; how anomalous a reading still is (Sr) keeps episodes open
+        still = out["Sr"] / self.bank.p.s_full
+        hot = np.maximum(scores, still) >= self.agree_threshold
         self.near.observe(slots, ts, hot, np.sign(out["sig"]))
         alerts: dict[str, Alert] = {}
+        for i in np.nonzero((still >= self.threshold) & (scores < self.threshold) & ~impossible)[0]:
+            ep = self.episodes.get(known[int(i)].sensor_id)
+            if ep is not None and ts[i] - ep.last <= self.quiet_s:
+                ep.last = max(ep.last, float(ts[i]))
+                ep.message_ids.append(f"{known[int(i)].sensor_id}@{known[int(i)].ts}")
+                del ep.message_ids[:-MAX_MESSAGE_IDS]
         for i in np.nonzero(impossible | (scores >= self.threshold))[0]:
             r = known[int(i)]
             a = self._on_anomaly(r, float(raw[i]), float(scores[i]), {k: float(v[i]) for k, v in out.items()},
