@@ -20,7 +20,9 @@ Model (causal, O(1) per reading, no per-series tuning):
   at this resolution and this hour's usual change), gap (time since the last valid reading vs the
   usual interval and recent long silences; NaN / inf values count as missing).
 - states (stuck, drift, variance, level) are reported when they reach a new high, one decade above
-  the last report (the bar sinks slowly), not on every reading.
+  the last report (the bar sinks slowly), not on every reading; point evidence likewise when it
+  beats the episode's last report by a decade (that bar sinks a decade per reading). The ungated
+  surprise of every reading is kept as `Sr` (explain()["ongoing_score"]) for episode bookkeeping.
 - score = max surprise / s_full (10 decades), clipped to [0, 1]; DEFAULT_THRESHOLD is the one
   threshold for every sensor, chosen on the tuning split of `cityops evaluate detectors`.
 
