@@ -15,6 +15,7 @@ late when that exceeds its priority's target (`TARGETS_S`).
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -25,7 +26,7 @@ import numpy as np
 
 from dispatch.engine import Engine
 from dispatch.policies import Context, Nearest, Optimised, Request, UnitView, make_policy
-from dispatch.sffd import Call, read_calls
+from dispatch.sffd import Call, UnitResponse, read_calls
 from dispatch.travel import TravelModel
 from streams.schemas import (CommandAction, DispatchCommand, EvidenceItem, IncidentUpdate, UnitInfo, UnitState,
                              UnitStatus, UnitType)
@@ -141,6 +142,7 @@ class _CallState:
     target: float
     area: int
     requests: list[Request] = field(default_factory=list)
+    specs: dict[int, UnitResponse] = field(default_factory=dict)  # request id -> the real response it mirrors
     first_on_scene: float | None = None
     assigned: int = 0
     open_units: int = 0
@@ -174,6 +176,7 @@ class Replay:
         self.states: list[_CallState] = []
         self.refusals = 0
         self._next_relocation = 0.0
+        self._rids = itertools.count()
 
     # -- plumbing
     def _push(self, t: float, kind: str, payload: tuple) -> None:
@@ -224,13 +227,14 @@ class Replay:
         st = _CallState(c, TARGETS_S.get(c.priority, EMERGENCY_TARGET_S), area)
         self.states.append(st)
         ci = len(self.states) - 1
-        needs = [u.unit_type for u in c.units if u.unit_type in self.types]
-        if not needs and c.units:
-            needs = [max(self.types, key=lambda x: sum(u.utype == x for u in self.units))]
-        for k, utype in enumerate(needs):
-            r = Request(rid=self._seq * 100 + k, call=ci, utype=utype, lat=c.lat, lon=c.lon, ready=t,
+        needs = [(u.unit_type, u) for u in c.units if u.unit_type in self.types]
+        if not needs and c.units:  # a type this fleet lacks: the most common type stands in
+            needs = [(max(self.types, key=lambda x: sum(u.utype == x for u in self.units)), c.units[0])]
+        for utype, spec in needs:
+            r = Request(rid=next(self._rids), call=ci, utype=utype, lat=c.lat, lon=c.lon, ready=t,
                         deadline=c.received + st.target, urgent=st.target <= EMERGENCY_TARGET_S, area=area)
             st.requests.append(r)
+            st.specs[r.rid] = spec
             self.pending.append(r)
             self.ctx.observe(t, utype, area)
         self._engine(IncidentUpdate(
@@ -279,7 +283,7 @@ class Replay:
         for other in st.requests:
             other.primary = False
         eta = float(self._eta([u], r)[0])
-        spec = st.call.units[min(st.requests.index(r), len(st.call.units) - 1)]
+        spec = st.specs[r.rid]
         u.busy, u.epoch, u.moving = True, u.epoch + 1, False
         st.assigned += 1
         st.open_units += 1
