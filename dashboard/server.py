@@ -206,8 +206,12 @@ class DashboardServer:
         self.ingest(changed)
 
     async def _aggregate_loop(self) -> None:
+        n = 0
         while True:
             try:
+                if n % 60 == 0:
+                    self.state.prune(self.state.now())
+                n += 1
                 self.publish_aggregates()
             except Exception:  # a bad figure must not stop the live view
                 log.exception("aggregates failed")

@@ -38,6 +38,8 @@ ALERT_POINTS = 240
 MAX_TERMINAL_IN_SNAPSHOT = 300
 EVENTS_KEPT = 300
 EVENTS_PER_INCIDENT = 60
+#: Closed incidents older than this (event time) are forgotten, so a server running for weeks stays small.
+KEEP_TERMINAL_S = 2 * 86400.0
 
 
 def incident_view(inc: Incident) -> dict[str, Any]:
@@ -263,6 +265,16 @@ class DashboardState:
         for kind, v in mx.items():
             out[f"{kind}.max"] = round(v, 3)
         return out
+
+    def prune(self, now: float) -> int:
+        """Forget closed incidents (and their history) last updated more than KEEP_TERMINAL_S ago."""
+        old = [iid for iid, v in self.incidents.items()
+               if v["status"] in TERMINAL and v["updated_at"] < now - KEEP_TERMINAL_S]
+        for iid in old:
+            del self.incidents[iid]
+            self._first_seen.pop(iid, None)
+            self.incident_events.pop(iid, None)
+        return len(old)
 
     def aggregates(self, now: float | None = None) -> dict[str, Any]:
         """KPIs, flood groups and heat; also samples the history. Called on a timer, not per message."""

@@ -115,3 +115,12 @@ def test_snapshot_keeps_open_and_recent_closed_and_history_samples():
     s.aggregates(T0 + 100)
     h = s.history.as_dict()
     assert h["ts"] == [T0, T0 + 10] and h["series"]["pm25.mean"] == [41.0, 41.0]
+
+
+def test_prune_forgets_only_old_closed_incidents():
+    s = DashboardState(wall=lambda: T0)
+    s.apply_incident(incident("old-closed", status="closed", opened_at=T0 - 4 * 86400, updated_at=T0 - 3 * 86400))
+    s.apply_incident(incident("old-open", opened_at=T0 - 4 * 86400, updated_at=T0 - 3 * 86400))
+    s.apply_incident(incident("recent-closed", status="resolved", opened_at=T0 - 3600, updated_at=T0 - 600))
+    assert s.prune(T0) == 1
+    assert set(s.incidents) == {"old-open", "recent-closed"}

@@ -9,6 +9,7 @@ let detail = null;             // last detail reply for `selected`
 let sortKey = "default", sortDir = 1;
 const myCommands = new Map();  // command_id -> action, to show dispatch's answer to what *I* sent
 let reqN = 0;
+let selectedChanged = false;  // the selected incident changed in the last deltas frame
 const PLOT_CONFIG = { displayModeBar: false, responsive: true };
 const ACTIONS = ["acknowledge", "assign", "reassign", "escalate", "note", "resolve", "false_alarm", "reopen", "merge", "split"];
 
@@ -210,7 +211,10 @@ function onItem(it) {
     const action = myCommands.get(it.data.command_id);
     if (it.data.kind === "command_refused") toast(`${t(action)} ${t("refused")}: ${it.data.reason}`, "bad");
   }
-  if ((it.kind === "event" || it.kind === "incident") && it.data.incident_id === selected) detailSoon();
+  if ((it.kind === "event" || it.kind === "incident") && it.data.incident_id === selected) {
+    selectedChanged = true;
+    detailSoon();
+  }
 }
 
 function showLogin() {
@@ -232,7 +236,10 @@ function main() {
       document.getElementById("login").classList.add("hidden");
     },
     onSnapshot: () => { renderList(); requestDetail(); renderDetail(); },
-    onDeltas: (kinds) => { if (kinds.has("incident")) { listSoon(); if (selected) renderDetail(); } },
+    onDeltas: (kinds) => {
+      if (kinds.has("incident")) listSoon();
+      if (selectedChanged) { selectedChanged = false; renderDetail(); }
+    },
     onAuthFailed: showLogin,
   });
   window.cityops.live = live;
