@@ -196,3 +196,12 @@ def test_bench_counts_add_up(tmp_path: Path) -> None:
     d = json.loads(out.read_text())
     assert d["commands"] == 1200 and d["applied"] + d["refused"] + d["duplicates_ignored"] == 1200
     assert d["refused"] > 0 and d["duplicates_ignored"] > 0 and d["commands_per_s"] > 0
+
+
+def test_evaluate_dispatch_compares_policies_per_scale(calls_file: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "e.json"
+    assert main(["evaluate", "dispatch", "--calls", str(calls_file), "--scales", "1,0.3", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert [r["fleet_scale"] for r in d["scales"]] == [1.0, 0.3]
+    assert {"nearest", "optimised", "late_change", "mean_change", "p90_change"} <= set(d["scales"][0])
+    assert isinstance(d["real_fleet_p90_ok"], bool) and "bar scale" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""Dispatch commands: `dispatch` (the service), `field` (simulated units), `replay dispatch`, `bench dispatch`."""
+"""Dispatch commands: `dispatch` (the service), `field` (simulated units), `replay dispatch`, `evaluate dispatch`,
+`bench dispatch`."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--no-engine", action="store_true", help="policy simulation only (skip the engine mirror)")
     p.add_argument("--json", type=Path, default=None, help="write the figures here")
     p.set_defaults(func=_replay)
+
+    p = groups["evaluate"].add_parser("dispatch", help="nearest vs optimised over fleet scales on an SFFD export")
+    p.add_argument("--calls", required=True, type=Path)
+    p.add_argument("--scales", default="1,0.5,0.4,0.35,0.3,0.25", help="comma-separated fleet scales")
+    p.add_argument("--engine", action="store_true", help="also run every step through the engine (slower)")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=_evaluate)
 
     p = groups["bench"].add_parser("dispatch", help="commands/s applied and persisted (engine + SQLite, one core)")
     p.add_argument("--commands", type=int, default=20_000)
@@ -95,6 +103,22 @@ def _replay(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(d, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cityops.evaluation.dispatch_policies import evaluate, table
+
+    try:
+        scales = tuple(float(x) for x in args.scales.split(",") if x.strip())
+        doc = evaluate(args.calls, scales, use_engine=args.engine)
+    except (ValueError, OSError) as exc:
+        print(f"cannot evaluate {args.calls}: {exc}", file=sys.stderr)
+        return 2
+    print(table(doc))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2))
     return 0
 
 
