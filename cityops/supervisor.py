@@ -42,6 +42,7 @@ class Demo:
     port: int | None = None
     ready_timeout: float = 60.0
     children: list[Child] = field(default_factory=list)
+    _port: int = 0
 
     def run(self) -> int:
         t0 = time.monotonic()
@@ -68,20 +69,23 @@ class Demo:
                 broker = EmbeddedBroker(log_path=logs / "broker.log")
                 bootstrap = broker.start()
             create_topics(bootstrap, settings.partitions, settings.replication)
-            port = self.port or settings.dashboard_port
+            port = self._port = self.port or settings.dashboard_port
             token = settings.screen_token or secrets.token_urlsafe(12)
+            users_file, creds = _users(settings, var)
             env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "CITYOPS_RUN_DIR": str(rdir),
                    "CITYOPS_SEED_FLEET": "1", "CITYOPS_SCREEN_TOKEN": token,
-                   "CITYOPS_DASHBOARD_PORT": str(port), "CITYOPS_VAR": str(var), "PYTHONUNBUFFERED": "1"}
+                   "CITYOPS_DASHBOARD_PORT": str(port), "CITYOPS_VAR": str(var), "PYTHONUNBUFFERED": "1",
+                   "CITYOPS_USERS": str(users_file)}
             self._start_children(env, logs)
             if not self._wait_ready(rdir, t0):
                 return 1
             elapsed = time.monotonic() - t0
             host = settings.dashboard_host
             print(f"\ncityops is ready in {elapsed:.1f} s\n", flush=True)
-            print(f"  big screen : http://{host}:{port}/?token={token}", flush=True)
-            print(f"  console    : http://{host}:{port}/console   (demo sign-in: see {var / 'users.json'}"
-                  " or the dashboard log)", flush=True)
+            print(f"  big screen : http://{host}:{port}/bigscreen.html?token={token}", flush=True)
+            print(f"  console    : http://{host}:{port}/console.html", flush=True)
+            if creds:
+                print("  sign in as : " + "   ".join(f"{u} / {pw}" for u, pw in creds.items()), flush=True)
             print(f"  Kafka      : KAFKA_BOOTSTRAP={bootstrap}   (try: cityops tail city.incidents)", flush=True)
             print(f"  logs       : {logs}\n\nPress Ctrl-C to stop.", flush=True)
             return self._watch()
@@ -119,9 +123,15 @@ class Demo:
                                           stdin=subprocess.DEVNULL, start_new_session=True)
             self.children.append(child)
 
+    def _missing(self, rdir: Path) -> list[str]:
+        missing = [n for n in SERVICES if n != "dashboard" and not (rdir / f"{n}.ready").exists()]
+        if not _http_ok(f"http://127.0.0.1:{self._port}/healthz"):
+            missing.append("dashboard")
+        return missing
+
     def _wait_ready(self, rdir: Path, t0: float) -> bool:
         while time.monotonic() - t0 < self.ready_timeout:
-            missing = [n for n in SERVICES if not (rdir / f"{n}.ready").exists()]
+            missing = self._missing(rdir)
             if not missing:
                 return True
             dead = self._dead()
@@ -129,7 +139,7 @@ class Demo:
                 self._report_dead(dead)
                 return False
             time.sleep(0.2)
-        missing = [n for n in SERVICES if not (rdir / f"{n}.ready").exists()]
+        missing = self._missing(rdir)
         print(f"not ready after {self.ready_timeout:.0f} s: {', '.join(missing)}", file=sys.stderr)
         for c in self.children:
             if c.name in missing:
@@ -168,6 +178,25 @@ class Demo:
                     _signal_group(c, signal.SIGKILL)
                     _wait(c.proc, 2)
         self.children.clear()
+
+
+def _users(settings, var: Path) -> tuple[Path, dict[str, str]]:
+    """The console's users: the configured file, or demo users (one per role) created for this machine."""
+    from dashboard.auth import demo_users
+
+    if str(settings.users_file) not in ("", "."):
+        return settings.users_file, {}
+    return demo_users(var)
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def _signal_group(c: Child, sig: int) -> None:

@@ -59,7 +59,11 @@ class EmbeddedBroker:
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,  # Ctrl-C goes to our supervisor, which stops us in order
         )
-        wait_until_answers(self.bootstrap, timeout, self.proc)
+        try:
+            wait_until_answers(self.bootstrap, timeout, self.proc)
+        except BaseException:
+            self.stop()  # never leave a half-started broker behind
+            raise
         log.info("embedded broker ready at %s", self.bootstrap)
         return self.bootstrap
 
@@ -87,10 +91,13 @@ def wait_until_answers(bootstrap: str, timeout: float, proc: subprocess.Popen[by
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise BrokerError(f"broker exited with code {proc.returncode}")
         try:
+            # a plain TCP connect first: the Kafka client logs every refused connection as an error
+            socket.create_connection((host, int(port)), timeout=1).close()
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
             admin.list_topics()
             admin.close()
