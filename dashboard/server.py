@@ -14,7 +14,9 @@ import gzip
 import json
 import logging
 import mimetypes
+import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -140,6 +142,8 @@ class DashboardServer:
         self._last_aggregates: dict[str, bytes] = {}
         self._figures: dict[str, Any] = {}  # latest panels and district summary, for snapshots
         self._snapshot_cache: tuple[int, bytes] | None = None
+        self._staged_since = 0.0
+        self.fanout_ms: deque[float] = deque(maxlen=100_000)
         self.port: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -168,6 +172,7 @@ class DashboardServer:
         """Publish state deltas; they reach every client within about one flush interval."""
         if deltas and self.hub.publish(deltas) and self._flush_handle is None:
             loop = asyncio.get_running_loop()
+            self._staged_since = time.perf_counter()
             self._flush_handle = loop.call_later(self.flush_interval_s, self._flush)
 
     def _flush(self) -> None:
@@ -188,6 +193,9 @@ class DashboardServer:
                 q.offer(items, frame)
         if direct:
             broadcast(direct, frame, text=True)
+        # How long the oldest delta of this batch waited in the server before it was written out
+        # to every client that keeps up (the server's own share of publish→screen latency).
+        self.fanout_ms.append((time.perf_counter() - self._staged_since) * 1000)
 
     def publish_aggregates(self) -> None:
         """Recompute KPIs, flood groups, heat and panels; publish those that changed."""

@@ -198,6 +198,7 @@ async def _bench(clients: int, rate: float, duration: float, flush_ms: float) ->
         if line.strip() != b"READY":
             raise RuntimeError(f"clients did not start: {line!r}")
     sent = 0
+    server.fanout_ms.clear()
     cpu0 = _cpu_s()
     t0 = time.perf_counter()
     end = t0 + duration + 1.5
@@ -234,6 +235,8 @@ async def _bench(clients: int, rate: float, duration: float, flush_ms: float) ->
         "deliveries": len(lat),
         "frames_received": res["frames"],
         "queue_overflows": overflows,
+        "server_fanout_p50_ms": round(_percentile(list(server.fanout_ms), 0.50), 1),
+        "server_fanout_p99_ms": round(_percentile(list(server.fanout_ms), 0.99), 1),
         "duration_s": duration,
         "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
         "clients_cpu_pct": res.get("cpu_pct"),
