@@ -196,3 +196,49 @@ def test_viewer_cannot_act(browser, dash):
     assert console.locator('button[data-action="acknowledge"]').is_disabled()
     assert errors == []
     console.context.close()
+
+
+def test_alarm_flood_is_grouped_and_a_district_click_zooms(browser, dash):
+    now = time.time()
+    for i in range(12):
+        dash.publish(incident(f"flood-{i}", opened_at=now - 60 + i, category="waterlogging", district="440106"))
+    page, errors = _open_screen(browser, dash)
+    page.wait_for_selector('#feed li.group[data-group="waterlogging:440106"]', timeout=5000)
+    assert "12" in page.inner_text('#feed li.group[data-group="waterlogging:440106"] .count')
+    assert page.is_visible("#flood")
+    assert page.locator('#feed li[data-incident-id^="flood-"]').count() == 0  # grouped, not scrolled
+    page.wait_for_function("window.cityops.mapPaint !== undefined", timeout=10_000)
+    page.evaluate("document.getElementById('map').emit('plotly_click', {points: [{location: '440106'}]})")
+    page.wait_for_function("document.getElementById('map-title').textContent === '天河区'", timeout=3000)
+    lon_range = page.evaluate("document.getElementById('map').layout.geo.lonaxis.range")
+    assert lon_range[1] - lon_range[0] < 0.3  # zoomed to one district, not the whole city (~1.3°)
+    page.click("#zoom-out")
+    page.wait_for_function("document.getElementById('map-title').textContent === '全市'", timeout=3000)
+    assert errors == []
+    page.context.close()
+
+
+def test_console_filters_and_sorts(browser, dash):
+    now = time.time()
+    dash.publish(incident("f-fire", category="fire", priority=1, severity=4, opened_at=now - 100))
+    dash.publish(incident("f-water", category="waterlogging", priority=3, opened_at=now - 50))
+    dash.publish(incident("f-done", category="traffic", status="resolved", opened_at=now - 500))
+    console, errors = _page(browser)
+    console.goto(f"{dash.url}/console.html")
+    console.fill("#login-user", "vera")
+    console.fill("#login-pass", "v-pass")
+    console.click("#login-form button[type=submit]")
+    console.wait_for_selector('tr[data-incident-id="f-fire"]', timeout=5000)
+    ids = lambda: console.eval_on_selector_all("#rows tr", "rs => rs.map(r => r.dataset.incidentId)")  # noqa: E731
+    assert ids() == ["f-fire", "f-water"]  # open only by default; most urgent first
+    console.click('th[data-sort="opened_at"]')
+    assert ids() == ["f-fire", "f-water"]
+    console.click('th[data-sort="opened_at"]')
+    assert ids() == ["f-water", "f-fire"]
+    console.select_option("#f-category", "fire")
+    assert ids() == ["f-fire"]
+    console.select_option("#f-category", "")
+    console.select_option("#f-status", "")
+    console.wait_for_selector('tr[data-incident-id="f-done"]', timeout=2000)
+    assert errors == []
+    console.context.close()
