@@ -243,7 +243,10 @@ class DispatchService:
             if not out.empty:
                 await self.persist(out)
                 await self.flush()
-            await asyncio.sleep(TICK_S)
+            # sleep to the next deadline (in wall seconds at this speedup), at most one tick
+            nxt = self.engine.next_deadline()
+            wait = TICK_S if nxt is None else min(TICK_S, max(0.0, (nxt - self.clock.now()) / max(self.speedup, 1e-9)))
+            await asyncio.sleep(max(wait, 0.005))
 
     async def field_loop(self) -> None:
         assert self.field is not None and self.producer is not None
@@ -266,6 +269,7 @@ class DispatchService:
             log.info("dispatch: %d incidents loaded (%d republished), %d outbox messages re-sent, store %s",
                      len(snap.incidents), n, pending, _redact(self.store_url))
             await self.load_registry()
+            await self.flush()
             tasks = [asyncio.create_task(c) for c in (self.consume(), self.timers(), self.follow_registry())]
             if self.field is not None:
                 for u in self.engine.units.values():
