@@ -71,6 +71,9 @@ async def run(settings: Settings, bootstrap: str, stop: asyncio.Event | None = N
         creds = "  ".join(f"{k}/{v}" for k, v in access.demo_credentials.items())
         print(f"demo users ({access.users_file}): {creds}", flush=True)
     print(f"dashboard ready on port {port}", flush=True)
+    from streams.runtime import mark_ready
+
+    mark_ready("dashboard", settings)
     try:
         await stop.wait()
     finally:

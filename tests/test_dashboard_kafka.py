@@ -71,3 +71,50 @@ async def test_incident_from_kafka_reaches_client_and_action_becomes_command(bro
         await producer.stop()
         await server.stop()
         await feed.stop()
+
+
+async def test_console_action_round_trips_through_the_real_dispatch_service(broker, tmp_path):
+    """Fusion update → dispatch → city.incidents → screen; console acknowledge → dispatch → screen."""
+    import time
+
+    from dispatch.service import DispatchService
+    from streams.schemas import IncidentUpdate
+    from streams.settings import Settings
+
+    settings = Settings(app_id=f"dash-{uuid.uuid4().hex[:6]}", session_timeout_s=2.0, heartbeat_s=0.5,
+                        var_dir=tmp_path)
+    svc = DispatchService(settings, broker, store_url=str(tmp_path / "dispatch.sqlite"))
+    svc_task = asyncio.create_task(svc.run())
+    server = make_server()
+    feed = KafkaFeed(broker, server)
+    server.sink = await feed.start()
+    await server.start("127.0.0.1", 0)
+    producer = AIOKafkaProducer(bootstrap_servers=broker)
+    await producer.start()
+    try:
+        iid = f"e2e-{uuid.uuid4().hex[:8]}"
+        now = time.time()
+        update = IncidentUpdate(incident_id=iid, revision=1, ts=now, category="waterlogging", severity=3, priority=2,
+                                cell="r050c060", district="440104", lat=23.13, lon=113.28, opened_at=now - 30,
+                                why="water level rise; 3 calls", sources=["sensor", "hotline"])
+        await producer.send_and_wait(catalog.FUSION_UPDATES.name, encode(update), key=iid.encode())
+        screen = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws")
+        await screen.send(json.dumps({"type": "hello", "token": "screen-token-for-tests"}))
+        console = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws")
+        await console.send(json.dumps({"type": "login", "user": "dora", "password": "d-pass"}))
+        await recv_until(screen, lambda m: shows_incident(m, iid, "new"), timeout=30)  # group join + dispatch
+        await recv_until(console, lambda m: shows_incident(m, iid, "new"), timeout=10)
+        await console.send(json.dumps({"type": "command", "req": "e1", "action": "acknowledge", "incident_id": iid}))
+        sent = await recv_until(console, lambda m: m["type"].startswith("command"), timeout=10)
+        assert sent["type"] == "command_sent", sent
+        await recv_until(screen, lambda m: shows_incident(m, iid, "acknowledged"), timeout=15)
+        inc = server.state.incidents[iid]
+        assert inc["acknowledged_at"] is not None
+        await screen.close()
+        await console.close()
+    finally:
+        svc.stop.set()
+        await asyncio.wait_for(svc_task, 20)
+        await producer.stop()
+        await server.stop()
+        await feed.stop()
