@@ -58,7 +58,8 @@ def parse_time(text: str) -> float | None:
     text = (text or "").strip()
     if not text:
         return None
-    for fmt in ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+    for fmt in ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S.%f", "%Y/%m/%d %I:%M:%S %p", "%Y %b %d %I:%M:%S %p"):
         try:
             return float(calendar.timegm(datetime.strptime(text, fmt).timetuple()))
         except ValueError:
@@ -67,13 +68,40 @@ def parse_time(text: str) -> float | None:
 
 
 def parse_location(text: str) -> tuple[float, float]:
-    m = _LOC.search(text or "")
-    if not m:
-        raise ValueError(f"unreadable location {text!r}")
-    lat, lon = float(m.group(1)), float(m.group(2))
+    """`(lat, lon)` as in the classic export, or WKT `POINT (lon lat)` as in newer ones."""
+    text = text or ""
+    if text.lstrip().upper().startswith("POINT"):
+        nums = re.findall(r"-?\d+(?:\.\d+)?", text)
+        if len(nums) < 2:
+            raise ValueError(f"unreadable location {text!r}")
+        lon, lat = float(nums[0]), float(nums[1])
+    else:
+        m = _LOC.search(text)
+        if not m:
+            raise ValueError(f"unreadable location {text!r}")
+        lat, lon = float(m.group(1)), float(m.group(2))
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
         raise ValueError(f"impossible location {text!r}")
     return lat, lon
+
+
+_CANON = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in (
+    "Call Number", "Unit ID", "Call Type", "Received DtTm", "Dispatch DtTm", "Response DtTm", "On Scene DtTm",
+    "Available DtTm", "Station Area", "Battalion", "Original Priority", "Priority", "Final Priority",
+    "Call Type Group", "Unit Type", "Location")}
+_CANON["caselocation"] = "Location"
+
+
+def _canonical(row: dict[str, str | None]) -> dict[str, str]:
+    """Column names as in the classic export, whatever the spelling (`received_dttm`, `Received DtTm`, ...)."""
+    out: dict[str, str] = {}
+    for k, v in row.items():
+        if k is None:
+            continue  # more cells than headers: ignore the overflow
+        name = _CANON.get(re.sub(r"[^a-z0-9]", "", k.lower()), k)
+        if name not in out or not out[name]:
+            out[name] = v or ""
+    return out
 
 
 def unit_station(unit_id: str) -> str:
@@ -95,8 +123,9 @@ def read_calls(path: Path | str) -> tuple[list[Call], ParseReport]:
     calls: dict[str, Call] = {}
     rep = ParseReport()
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
+        for raw in csv.DictReader(fh):
             rep.rows += 1
+            row = _canonical(raw)
             try:
                 _add_row(calls, row)
                 rep.used += 1

@@ -205,3 +205,15 @@ def test_evaluate_dispatch_compares_policies_per_scale(calls_file: Path, tmp_pat
     assert [r["fleet_scale"] for r in d["scales"]] == [1.0, 0.3]
     assert {"nearest", "optimised", "late_change", "mean_change", "p90_change"} <= set(d["scales"][0])
     assert isinstance(d["real_fleet_p90_ok"], bool) and "bar scale" in capsys.readouterr().out
+
+
+def test_reader_accepts_the_newer_export_spelling(tmp_path: Path) -> None:
+    p = tmp_path / "new.csv"
+    p.write_text("call_number,unit_id,call_type,received_dttm,dispatch_dttm,response_dttm,on_scene_dttm,"
+                 "available_dttm,station_area,battalion,priority,unit_type,case_location\n"
+                 "1,E01,Medical Incident,2019-01-01T00:00:00.000,2019-01-01T00:01:00.000,2019-01-01T00:01:30.000,"
+                 "2019-01-01T00:05:00.000,2019-01-01T00:30:00.000,01,B01,3,ENGINE,POINT (-122.42 37.78)\n")
+    calls, rep = read_calls(p)
+    assert rep.used == 1 and len(calls) == 1
+    c = calls[0]
+    assert (c.lat, c.lon) == (37.78, -122.42) and c.priority == "3" and c.units[0].on_scene - c.received == 300
