@@ -138,3 +138,26 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, capsys) -> None:
     assert "binary" in capsys.readouterr().err
     assert main(["hotline", "predict", "--model", str(bad), "hello"]) == 2
     assert "not a cityops hotline model" in capsys.readouterr().err
+
+
+def test_bench_command_writes_json(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "hotline", "--calls", "600", "--batch", "200", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["calls"] == 600 and res["stage_per_s"] > 0 and res["classify_per_s"] > 0
+    assert "calls/s" in capsys.readouterr().out
+
+
+def test_recurring_issue_finder_dates_the_first_detection() -> None:
+    from cityops.evaluation.hotline_hotspots import find_recurring, place_of
+
+    assert place_of("A市A2区丽发新城小区附近搅拌站噪音扰民") == place_of("丽发新城旁商品交易市场") == "丽发新城"
+    assert place_of("关于我们小区停车的问题") is None
+    day = 86400.0
+    t0 = 1_546_300_800.0  # 2019-01-01
+    msgs = [(t0 + i * day, f"投诉{p}的问题", "") for i in range(120) for p in ["甲乙花园", "丙丁家园", "戊己苑"]
+            if (i * 7 + len(p)) % 40 == 0]
+    msgs += [(t0 + 100 * day + k * 3600, "A市A3区星河花园工地噪音", "") for k in range(12)]
+    issues = {i.place: i for i in find_recurring(msgs)}
+    star = issues["星河花园"]
+    assert star.messages == 12 and star.first_detected == "2019-04-11"

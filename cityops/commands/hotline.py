@@ -1,4 +1,5 @@
-"""`cityops hotline train|predict|evaluate`: the hotline classifier on a city's own CSV files."""
+"""Hotline commands: `hotline train|predict|evaluate` (a city's own classifier), `replay hotline`
+(a real export onto city.hotline.calls), `evaluate hotline` (the quality report) and `bench hotline`."""
 
 from __future__ import annotations
 
@@ -94,7 +95,88 @@ def _guard(func):
     return run
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams import hotline_replay as hr
+    from streams.city import load_city
+    from streams.settings import load
+
+    settings = load()
+    header, rows = hr.read_export(args.csv)
+    mapping = hr.MAPPINGS[args.format] if args.format else hr.detect_mapping(header)
+    city = load_city(settings.city_geojson, settings.cell_m)
+    move = None
+    if args.place == "relocate" and mapping.lat:
+        pts = [(a, b) for r in rows if (a := hr._float(r.get(mapping.lat))) is not None
+               and (b := hr._float(r.get(mapping.lon))) is not None]
+        if pts and not any(city.contains(a, b) for a, b in pts[:200]):
+            move = hr.relocator(pts, city.bounds)
+    stats = hr.ReplayStats()
+    calls = hr.calls_from_rows(rows, mapping, stats, cell_at=None if args.place == "drop" else city.cell_at,
+                               district_of=lambda c: city.cells[c].district, move=move, limit=args.limit)
+    if args.out:
+        send, close = hr.file_sender(args.out)
+    else:
+        bootstrap = args.bootstrap or settings.bootstrap
+        if not bootstrap:
+            raise CsvError("replay needs a running broker: --bootstrap HOST:PORT or KAFKA_BOOTSTRAP "
+                           "(or --out FILE for a dry run)")
+        send, close = hr.kafka_sender(bootstrap)
+    try:
+        hr.replay(calls, send, stats, speed=args.speed, rebase=not args.keep_time)
+    finally:
+        close()
+    print(f"replay hotline ({mapping.name}): read {stats.read}, sent {stats.sent} -> "
+          f"{args.out or 'city.hotline.calls'}; refused {sum(stats.refused.values())}")
+    for reason, n in stats.refused.most_common(10):
+        print(f"  refused {n}: {reason}")
+    return 0
+
+
+def cmd_evaluate_report(args: argparse.Namespace) -> int:
+    from cityops.evaluation.hotline_report import run
+
+    run(Path(args.data_dir), folds=args.folds, boston=args.boston, boston_rows=args.boston_rows, json_out=args.json)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cityops.bench.hotline import run, table
+
+    print(table(run(args.calls, args.batch, args.json)))
+    return 0
+
+
 def register(groups: dict) -> None:
+    _register_tools(groups)
+    r = groups["replay"].add_parser("hotline", help="replay a Boston 311 / NYC 311 / Teddy Cup export onto "
+                                                    "city.hotline.calls")
+    r.add_argument("--csv", required=True)
+    r.add_argument("--format", choices=["boston311", "nyc311", "teddycup"], help="default: from the header")
+    r.add_argument("--speed", type=float, default=60.0, help="x real time (0 = as fast as possible)")
+    r.add_argument("--keep-time", action="store_true", help="keep the export's timestamps (default: start now)")
+    r.add_argument("--place", choices=["relocate", "keep", "drop"], default="relocate",
+                   help="foreign coordinates: map onto the city (default), keep, or drop")
+    r.add_argument("--limit", type=int, default=0, help="first N calls only")
+    r.add_argument("--bootstrap", default="", help="Kafka bootstrap (default KAFKA_BOOTSTRAP)")
+    r.add_argument("--out", help="write JSON lines here instead of producing (dry run)")
+    r.set_defaults(func=_guard(cmd_replay))
+
+    e = groups["evaluate"].add_parser("hotline", help="hotline classifier CV, Boston queue split, recurring issues")
+    e.add_argument("--data-dir", default="../shared/data/hotline", help="folder with the Teddy Cup / Boston files")
+    e.add_argument("--folds", type=int, default=5)
+    e.add_argument("--boston", action="store_true", help="also Boston 311 -> QUEUE (train Jan-Jun, test Jul-Aug)")
+    e.add_argument("--boston-rows", type=int, default=0, help="train on the latest N rows only (0 = all)")
+    e.add_argument("--json", help="write the figures here")
+    e.set_defaults(func=_guard(cmd_evaluate_report))
+
+    b = groups["bench"].add_parser("hotline", help="calls/s classified, routed and merged on one core")
+    b.add_argument("--calls", type=int, default=20_000)
+    b.add_argument("--batch", type=int, default=500)
+    b.add_argument("--json", help="write the figures here")
+    b.set_defaults(func=_guard(cmd_bench))
+
+
+def _register_tools(groups: dict) -> None:
     top = groups["top"]
     p = top.add_parser("hotline", help="hotline classifier: train on a CSV, predict, evaluate")
     sub = p.add_subparsers(dest="hotline_cmd", metavar="CMD")

@@ -1,58 +1,25 @@
 """Reading hotline CSV exports robustly: encoding detection, column checks, bad rows reported by number.
 
-Every reader of hotline files (train / evaluate / replay / hot-spot evaluation) goes through here, so a
-GB18030 export from a Chinese system and a UTF-8 311 export with a BOM behave the same, and a bad row
-is named in a warning instead of crashing a command or vanishing silently.
+Every reader of hotline files (train / evaluate / hot-spot evaluation) goes through here (the decoding
+itself is `streams.hotline_replay.read_export`, shared with replay), so a GB18030 export and a UTF-8
+311 export with a BOM behave the same, and a bad row is named in a warning, never silently lost.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streams.hotline_replay import CsvError, decode_bytes, read_export
+
 log = logging.getLogger(__name__)
-ENCODINGS = ("utf-8-sig", "gb18030")
-
-
-class CsvError(ValueError):
-    """A file the hotline commands cannot use, with a reason a user can act on."""
-
-
-def decode_bytes(raw: bytes, path: str = "<bytes>") -> str:
-    """Text of a CSV file: UTF-8 (with or without BOM) first, then GB18030 (a superset of GBK/GB2312)."""
-    if b"\x00" in raw[:4096]:
-        raise CsvError(f"{path}: looks binary (NUL bytes); UTF-16 or a spreadsheet? export it as CSV")
-    for enc in ENCODINGS:
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise CsvError(f"{path}: not UTF-8 or GB18030 text")
+__all__ = ["CsvError", "decode_bytes", "read_rows", "require_columns", "LabelledSet", "labelled_set", "split_cols"]
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a CSV file; raises CsvError for unreadable files."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise CsvError(f"{path}: {exc.strerror or exc}") from exc
-    text = decode_bytes(raw, str(path))
-    csv.field_size_limit(sys.maxsize)
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        rows = list(reader)
-    except csv.Error as exc:
-        raise CsvError(f"{path}: CSV parse error: {exc}") from exc
-    if not header:
-        raise CsvError(f"{path}: empty file (no header row)")
-    return header, rows
+    """Header and rows of a CSV file (UTF-8, UTF-8 with BOM or GB18030); raises CsvError."""
+    return read_export(path)
 
 
 def require_columns(header: list[str], cols: list[str], path: str | Path) -> None:

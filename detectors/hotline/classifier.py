@@ -23,6 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 FORMAT = "cityops-hotline-classifier/1"
@@ -82,12 +85,14 @@ class HotlineClassifier:
     threshold: float = 0.5  # below this probability a call is flagged for a human
     char_ngrams: tuple[int, int] = (1, 3)
     C: float = 0.5
+    class_weight: str | None = "balanced"  # "balanced", "sqrt" (tempered) or None
     self_training: bool = True
     pseudo_per_class: int = 100
     word_features: bool = True  # jieba words on top of char n-grams; off = about 4x faster prediction
     short_field_chars: int = 60  # text columns shorter than this on average also count on their own
     max_features: int = 300_000
-    calibration_rows: int = 30_000
+    calibration_rows: int = 10_000  # held-out rows used to fit the probability scale
+    max_iter: int = 200  # enough for the solver here; big overlapping label sets never fully converge
     alternatives: int = 3
 
     def __post_init__(self) -> None:
@@ -167,13 +172,20 @@ class HotlineClassifier:
         return sp.hstack(blocks, format="csr")
 
     # -- training ------------------------------------------------------------------------------
-    def _svm(self) -> LinearSVC:
-        return LinearSVC(C=self.C, class_weight="balanced")
+    def _svm(self, y: np.ndarray) -> LinearSVC:
+        weights = None
+        if self.class_weight in ("balanced", "sqrt"):
+            labels, counts = np.unique(y, return_counts=True)
+            w = len(y) / (len(labels) * counts)
+            # "sqrt" tempers the weight of very rare classes: with 100+ classes, full balancing makes
+            # a 1-example queue weigh as much as thousands of rows (slow to fit, and it over-predicts it).
+            weights = dict(zip(labels, np.sqrt(w) if self.class_weight == "sqrt" else w))
+        return LinearSVC(C=self.C, class_weight=weights, max_iter=self.max_iter)
 
     def _fit_temperature(self, x: sp.csr_matrix, y: np.ndarray, classes: np.ndarray) -> float:
         """Scale a of softmax(a * margin), chosen by held-out log-loss (one scalar: robust with rare classes)."""
         n = x.shape[0]
-        if n < 30:
+        if n < 30 or self.calibration_rows <= 0:
             return 3.0
         rng = np.random.default_rng(0)
         idx = rng.permutation(n)[: self.calibration_rows]
@@ -184,7 +196,7 @@ class HotlineClassifier:
             train = np.concatenate([folds[j] for j in range(3) if j != i])
             if len(set(y[train])) < 2:
                 continue
-            m = self._svm().fit(x[train], y[train])
+            m = self._svm(y[train]).fit(x[train], y[train])
             dec = np.full((len(test), len(classes)), -5.0)
             cols = np.searchsorted(classes, m.classes_)
             d = m.decision_function(x[test])
@@ -205,6 +217,12 @@ class HotlineClassifier:
 
     def fit(self, texts: Sequence[TextIn], labels: Sequence[str], context: Iterable[Context] | None = None,
             unlabelled: Sequence[TextIn] | None = None) -> "HotlineClassifier":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return self._fit(texts, labels, context, unlabelled)
+
+    def _fit(self, texts: Sequence[TextIn], labels: Sequence[str], context: Iterable[Context] | None = None,
+             unlabelled: Sequence[TextIn] | None = None) -> "HotlineClassifier":
         """Train on labelled texts (a string, or one string per text column), their context rows
         (a mapping or a sequence in `context_columns` order) and unlabelled history."""
         fields = self._fields(texts)
@@ -217,10 +235,10 @@ class HotlineClassifier:
         ctx = self._context_dicts(context, len(fields))
         self._fit_features(fields, unl, ctx)
         x = self._features(fields, ctx)
-        self._model = self._svm().fit(x, y)
+        self._model = self._svm(y).fit(x, y)
         if self.self_training and unl:
             x, y = self._self_train(x, y, unl)
-            self._model = self._svm().fit(x, y)
+            self._model = self._svm(y).fit(x, y)
         self.classes_ = np.asarray(sorted(set(y)), dtype=object)
         self._scale = self._fit_temperature(x, y, self.classes_)
         self._fitted = True

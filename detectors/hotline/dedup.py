@@ -37,7 +37,7 @@ class Signal:
     call_ids: list[str] = field(default_factory=list)
     shingles: frozenset = frozenset()
     texts: list[str] = field(default_factory=list)  # a few examples for the operator
-    keys: list[tuple] = field(default_factory=list)  # LSH buckets it sits in
+    keys: list[bytes] = field(default_factory=list)  # LSH bands it is indexed under (in its scope)
 
     @property
     def count(self) -> int:
@@ -71,46 +71,73 @@ class CallMerger:
         self._a = (rng.integers(1, 2**63 - 1, n, dtype=np.int64).astype(np.uint64) << np.uint64(1)) | np.uint64(1)
         self._b = rng.integers(0, 2**63 - 1, n, dtype=np.int64).astype(np.uint64)
         self.signals: dict[str, Signal] = {}
-        self._buckets: dict[tuple, list[str]] = {}
+        self._buckets: dict[str, dict[bytes, list[str]]] = {}  # scope -> LSH band -> signal ids
         self._open_by_cat: dict[tuple[str, str], str] = {}  # (cell, category) -> latest signal there
         self._by_call: dict[str, str] = {}
+        self._near_cache: dict[str, tuple[str, ...]] = {}
         self._order: deque[tuple[float, str]] = deque()  # (last_ts when queued, signal id)
         self.merged_calls = 0
 
     # -- hashing -------------------------------------------------------------------------------
-    def _bands(self, sh: frozenset) -> list[tuple]:
-        if not sh:
-            return []
-        h = np.fromiter((hash(s) for s in sh), dtype=np.int64, count=len(sh)).astype(np.uint64) & _MASK32
-        sig = ((self._a[:, None] * h[None, :] + self._b[:, None]) >> np.uint64(32)).min(axis=1)
-        return [(i, sig[i * self.rows:(i + 1) * self.rows].tobytes()) for i in range(self.bands)]
+    def bands_many(self, shingle_sets: list[frozenset]) -> list[list[bytes]]:
+        """LSH band keys of many shingle sets in one vectorised MinHash step."""
+        sizes = np.fromiter((len(sh) for sh in shingle_sets), dtype=np.int64, count=len(shingle_sets))
+        total = int(sizes.sum())
+        if total == 0:
+            return [[] for _ in shingle_sets]
+        h = np.fromiter((hash(x) for sh in shingle_sets for x in sh), dtype=np.int64, count=total)
+        h = h.astype(np.uint64) & _MASK32
+        allsig = (self._a[:, None] * h[None, :] + self._b[:, None]) >> np.uint64(32)
+        nonempty = sizes > 0
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])[nonempty]
+        sigs = np.minimum.reduceat(allsig, starts, axis=1).T  # one row per non-empty set
+        out: list[list[tuple]] = []
+        k = 0
+        r = self.rows
+        for ok in nonempty:
+            if not ok:
+                out.append([])
+                continue
+            row = sigs[k].tobytes()
+            k += 1
+            out.append([bytes((i,)) + row[i * r * 8:(i + 1) * r * 8] for i in range(self.bands)])
+        return out
+
+    def _bands(self, sh: frozenset) -> list[bytes]:
+        return self.bands_many([sh])[0]
 
     @staticmethod
     def _scope(cell: str | None, district: str | None) -> str:
         return cell if cell else (f"district:{district}" if district else "city")
 
-    def _scopes_to_search(self, cell: str | None, district: str | None) -> list[str]:
-        if cell:
-            return list(dict.fromkeys([cell, *self.neighbours(cell)]))
-        return [self._scope(None, district)]
+    def _near(self, cell: str) -> tuple[str, ...]:
+        got = self._near_cache.get(cell)
+        if got is None:
+            got = self._near_cache[cell] = tuple(dict.fromkeys([cell, *self.neighbours(cell)]))
+        return got
 
     # -- merging -------------------------------------------------------------------------------
     def add(self, call_id: str, ts: float, text: str, cell: str | None = None, district: str | None = None,
-            category: str = "other", confident: bool = False) -> tuple[Signal, bool]:
-        """Put a call into a signal; returns (signal, changed). A redelivered call id changes nothing."""
+            category: str = "other", confident: bool = False, bands: list[bytes] | None = None,
+            sh: frozenset | None = None) -> tuple[Signal, bool]:
+        """Put a call into a signal; returns (signal, changed). A redelivered call id changes nothing.
+
+        `sh` / `bands` may be precomputed for a batch (`shingles`, `bands_many`)."""
         if call_id in self._by_call and self._by_call[call_id] in self.signals:
             return self.signals[self._by_call[call_id]], False
-        sh = shingles(text)
-        bands = self._bands(sh)
+        if sh is None:
+            sh = shingles(text)
+        if bands is None:
+            bands = self._bands(sh)
         target = self._find(ts, sh, bands, cell, district, category, confident)
         if target is None:
             scope = self._scope(cell, district)
             target = Signal(f"sig-{call_id}", scope, cell, district, category, ts, ts, shingles=sh)
             self.signals[target.signal_id] = target
+            table = self._buckets.setdefault(scope, {})
             for band in bands:
-                key = (scope, *band)
-                self._buckets.setdefault(key, []).append(target.signal_id)
-                target.keys.append(key)
+                table.setdefault(band, []).append(target.signal_id)
+            target.keys = list(bands)
         else:
             self.merged_calls += 1
         target.call_ids.append(call_id)
@@ -120,7 +147,8 @@ class CallMerger:
             target.texts.append(text[:200])
         self._by_call[call_id] = target.signal_id
         if cell and confident:
-            self._open_by_cat[(cell, category)] = target.signal_id
+            for near in self._near(cell):
+                self._open_by_cat[(near, category)] = target.signal_id
         self._order.append((target.last_ts, target.signal_id))
         return target, True
 
@@ -130,13 +158,16 @@ class CallMerger:
             return None
         return sig
 
-    def _find(self, ts: float, sh: frozenset, bands: list[tuple], cell: str | None, district: str | None,
+    def _find(self, ts: float, sh: frozenset, bands: list[bytes], cell: str | None, district: str | None,
               category: str, confident: bool) -> Signal | None:
         best, best_j = None, self.jaccard
         seen: set[str] = set()
-        for scope in self._scopes_to_search(cell, district):
+        for scope in (self._near(cell) if cell else (self._scope(None, district),)):
+            table = self._buckets.get(scope)
+            if not table:  # most nearby cells have no open signal: one lookup, not one per band
+                continue
             for band in bands:
-                for sid in self._buckets.get((scope, *band), ()):
+                for sid in table.get(band, ()):
                     if sid in seen:
                         continue
                     seen.add(sid)
@@ -148,11 +179,10 @@ class CallMerger:
                     if j >= best_j:
                         best, best_j = sig, j
         if best is None and cell and confident and self.category_merge and category != "other":
-            for scope in self._scopes_to_search(cell, district):
-                sid = self._open_by_cat.get((scope, category))
-                sig = self._live(sid, ts) if sid else None
-                if sig is not None and sig.category == category:
-                    return sig
+            sid = self._open_by_cat.get((cell, category))
+            sig = self._live(sid, ts) if sid else None
+            if sig is not None and sig.category == category:
+                return sig
         return best
 
     def signal_of(self, call_id: str) -> Signal | None:
@@ -169,15 +199,20 @@ class CallMerger:
             if sig is None or sig.last_ts >= now - self.window_s:
                 continue  # already gone, or still active (a later queue entry covers it)
             del self.signals[sid]
-            for key in sig.keys:
-                lst = self._buckets.get(key)
-                if lst is not None:
+            table = self._buckets.get(sig.scope, {})
+            for band in sig.keys:
+                lst = table.get(band)
+                if lst is not None and sid in lst:
                     lst.remove(sid)
                     if not lst:
-                        del self._buckets[key]
+                        del table[band]
+            if not table:
+                self._buckets.pop(sig.scope, None)
             for cid in sig.call_ids:
                 self._by_call.pop(cid, None)
-            if sig.cell and self._open_by_cat.get((sig.cell, sig.category)) == sid:
-                del self._open_by_cat[(sig.cell, sig.category)]
+            if sig.cell:
+                for near in self._near(sig.cell):
+                    if self._open_by_cat.get((near, sig.category)) == sid:
+                        del self._open_by_cat[(near, sig.category)]
             done.append(sig)
         return done

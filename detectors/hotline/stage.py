@@ -3,7 +3,7 @@
 process(calls, now) classifies a batch in one vectorised step, merges each call into a signal
 (`CallMerger`), counts it for hot-spot bursts (`HotspotDetector`) and returns the alerts to publish:
 a merged signal is emitted when it opens and re-emitted with the SAME alert_id (a longer message_ids
-list) when it grows past 2, 3, 5, 8 ... calls; smaller growth is flushed by tick(now). A burst is a
+list) when its count doubles (2, 4, 8 ... calls); smaller growth is flushed by tick(now). A burst is a
 separate alert whose subject is the hot spot. Text is bounded before any work, and no input can
 raise out of process() (validation refuses bad messages earlier; this is the last line of defence).
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from detectors.hotline.classifier import HotlineClassifier, Prediction
-from detectors.hotline.dedup import CallMerger, Signal
+from detectors.hotline.dedup import CallMerger, Signal, shingles
 from detectors.hotline.hotspots import Burst, HotspotDetector
 from detectors.hotline.routing import Router
 from streams.schemas import Alert, HotlineCall
@@ -38,11 +38,8 @@ class _Pending:
 
 
 def _growth_step(n: int) -> bool:
-    # Re-emit at Fibonacci counts: early growth matters, later growth is flushed by tick().
-    a, b = 1, 2
-    while b < n:
-        a, b = b, a + b
-    return b == n or n == 1
+    # Re-emit when the count doubles (1, 2, 4, 8 ...): early growth matters, the rest is flushed by tick().
+    return n & (n - 1) == 0
 
 
 class HotlineStage:
@@ -65,7 +62,9 @@ class HotlineStage:
             self.neighbours, window_s=float(params.pop("window_s", 3600.0)))
         self.hotspots: HotspotDetector = params.pop("hotspots", None) or HotspotDetector(
             window_s=float(params.pop("hotspot_window_s", 3600.0)), p_alert=float(params.pop("p_alert", 1e-3)),
-            min_count=int(params.pop("min_count", 3)), warmup_s=float(params.pop("warmup_s", 0.0)))
+            min_count=int(params.pop("min_count", 3)),
+            # The first hour of event time has no baseline worth the name: every cell would look hot.
+            warmup_s=float(params.pop("warmup_s", 3600.0)))
         if params:
             raise TypeError(f"unknown HotlineStage parameters: {', '.join(sorted(params))}")
         self._pending: dict[str, _Pending] = {}
@@ -95,15 +94,17 @@ class HotlineStage:
         if not calls:
             return []
         preds = self._classify(calls)
+        shingle_sets = [shingles(c.text[: self.max_text_chars]) for c in calls]
+        bands = self.merger.bands_many(shingle_sets)
         alerts: list[Alert] = []
-        for call, pred in zip(calls, preds):
+        for call, pred, sh, bd in zip(calls, preds, shingle_sets, bands):
             try:
-                alerts += self._one(call, pred)
+                alerts += self._one(call, pred, sh, bd)
             except Exception:  # last line of defence: log with the call id, never drop silently
                 log.exception("hotline stage failed on call %s", call.call_id)
         return alerts
 
-    def _one(self, call: HotlineCall, pred: Prediction) -> list[Alert]:
+    def _one(self, call: HotlineCall, pred: Prediction, sh: frozenset, bands: list[bytes]) -> list[Alert]:
         self.stats["calls"] += 1
         label = call.category or pred.label
         if call.category:  # an upstream human label wins over the model
@@ -112,7 +113,7 @@ class HotlineStage:
         category = self.router.category(label)
         text = call.text[: self.max_text_chars]
         sig, changed = self.merger.add(call.call_id, call.ts, text, call.cell, call.district, category,
-                                       confident=not pred.needs_human)
+                                       confident=not pred.needs_human, bands=bands, sh=sh)
         if not changed:
             return []  # a redelivered call: already counted
         if sig.count > 1:
