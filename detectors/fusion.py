@@ -58,7 +58,7 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     "air_pollution": CategoryRule(window_s=6 * 3600, rings=4),
     "traffic": CategoryRule(window_s=3600),
     # passenger counters swing with every train and event: counters alone never open a crowd incident
-    "crowd": CategoryRule(window_s=3600, min_sensors=0),
+    "crowd": CategoryRule(window_s=3600, min_sensors=0, min_calls=3),
     "manhole": CategoryRule(window_s=2 * 3600),
     # one clear camera sighting of a person down is enough to send someone; calls need a second caller
     "public_safety": CategoryRule(window_s=1800, min_cameras=1),
@@ -84,6 +84,9 @@ class FusionConfig:
     supporting_kinds: frozenset[str] = SUPPORTING_KINDS
     #: a video object seen in fewer frames than this is a glimpse: supporting only
     video_min_frames: int = 2
+    #: count the neighbours a sensor alert says agree (`details.agreeing_sensors`) as sensors; off by
+    #: default: only sensors that raised an operational alert themselves count as corroboration
+    trust_agreeing: bool = False
     #: an incident nobody added evidence to for this long is forgotten (merges/splits then refer to nothing)
     retention_s: float = 24 * 3600.0
 
@@ -140,6 +143,7 @@ class Support:
     core: bool = True  # some evidence is more than supporting
     frames: int = 0  # most frames of one (non-supporting) video object
     hotspot: bool = False  # a hotline hot-spot burst is among the evidence
+    core_sources: int = 0  # independent sources with real (not only supporting) evidence
 
 
 class Fuser:
@@ -396,14 +400,16 @@ class Fuser:
         core = False
         frames = 0
         hotspot = False
+        core_sources: set[str] = set()
         for a in cluster.alerts.values():
             sources.add(a.source)
             if self.is_supporting(a):
-                continue  # counts as a source next to real evidence, never as a signal of its own
+                continue  # strengthens confidence, never counts towards opening
             core = True
+            core_sources.add(a.source)
             if a.source == "sensor":
                 sensors.add(a.subject_id or a.alert_id)
-                if a.details.get("corroborated"):
+                if self.config.trust_agreeing and a.details.get("corroborated"):
                     sensors.update(str(s) for s in a.details.get("agreeing_sensors", []) or [])
             elif a.source == "video":
                 cameras.add(a.subject_id or a.alert_id)
@@ -413,14 +419,14 @@ class Fuser:
                 calls.update(a.message_ids or [a.alert_id])
                 hotspot = hotspot or bool(a.details.get("hotspot"))
         return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core,
-                       frames, hotspot)
+                       frames, hotspot, len(core_sources))
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
         if not s.core:
             return False  # supporting evidence alone (rain everywhere, parked cars) never opens an incident
         rule = self.config.rule(self._category(cluster))
-        return ((rule.min_sources > 0 and len(s.sources) >= rule.min_sources)
+        return ((rule.min_sources > 0 and s.core_sources >= rule.min_sources)
                 or (rule.min_sensors > 0 and s.sensors >= rule.min_sensors)
                 or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)
                 or (rule.min_frames > 0 and s.frames >= rule.min_frames)

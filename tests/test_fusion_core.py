@@ -54,10 +54,12 @@ def test_two_agreeing_sensors_open_and_third_attaches() -> None:
     assert ups[0].sources == ["sensor", "video"] and len(f.incidents()) == 1
 
 
-def test_corroborated_flag_counts_agreeing_sensors() -> None:
+def test_agreeing_neighbours_count_only_when_trusted() -> None:
     f = fuser()
-    ups = f.add(alert("s1", corroborated=True, agreeing_sensors=["s1", "s9"]), T0)
-    assert len(ups) == 1
+    assert f.add(alert("s1", corroborated=True, agreeing_sensors=["s9"]), T0) == []
+    cfg = FusionConfig(trust_agreeing=True)
+    g = Fuser(neighbours=grid_neighbours, config=cfg)
+    assert len(g.add(alert("s1", corroborated=True, agreeing_sensors=["s9"]), T0)) == 1
 
 
 def test_multi_source_opens_immediately_and_min_calls_configurable() -> None:
@@ -229,13 +231,17 @@ def test_deterministic_for_a_given_input_order(spec) -> None:
     assert run() == run()
 
 
-def test_supporting_evidence_never_opens_alone_but_counts_as_a_source() -> None:
+def test_supporting_evidence_never_opens_but_joins_and_raises_confidence() -> None:
     f = fuser()
     for i in range(3):
         assert f.add(alert(f"p{i}", source="video", category="traffic", subject=f"cam{i}", supporting=True),
                      T0 + i) == []
-    ups = f.add(alert("s1", category="traffic", corroborated=False), T0 + 10)
-    assert len(ups) == 1 and ups[0].sources == ["sensor", "video"]
+    assert f.add(alert("s1", category="traffic", corroborated=False), T0 + 10) == []
+    ups = f.add(alert("s2", category="traffic"), T0 + 20)
+    assert len(ups) == 1 and ups[0].sources == ["sensor", "video"] and len(ups[0].evidence) == 5
+    plain = fuser()
+    plain.add(alert("s1", category="traffic"), T0 + 10)
+    assert ups[0].confidence > plain.add(alert("s2", category="traffic"), T0 + 20)[0].confidence
 
 
 def test_rings_per_category_widen_the_cluster() -> None:

@@ -181,6 +181,8 @@ def _evaluate_city(args: argparse.Namespace) -> int:
         return 2
     cfg = CityEvalConfig(scenarios=args.scenarios, seed=args.seed, days=args.days, sensors=args.sensors,
                          cameras=args.cameras, interval_s=args.interval, slack_s=args.slack, speedup=args.speedup)
+    # SIGTERM unwinds like Ctrl-C so the worker subprocess and the embedded broker are stopped
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     report = evaluate(cfg, in_process=args.in_process, json_out=args.json,
                       progress=lambda s: print(s, file=sys.stderr, flush=True))
     mode = "in-process (for tuning only)" if args.in_process else "real pipeline: embedded broker + cityops worker"

@@ -167,8 +167,12 @@ def run_in_process(cfg: CityEvalConfig, settings: Settings | None = None,
 # ---------------------------------------------------------------------------- real pipeline
 
 def _group_offsets(admin, group: str) -> dict[tuple[str, int], int]:
+    """Committed offsets of a consumer group (kafka-python 3 `list_group_offsets`, or 2.x's older name)."""
     try:
-        offs = admin.list_consumer_group_offsets(group)
+        if hasattr(admin, "list_group_offsets"):
+            offs = admin.list_group_offsets(group).get(group, {})
+        else:
+            offs = admin.list_consumer_group_offsets(group)
     except Exception as exc:  # the group may not exist yet: treat as nothing committed
         log.debug("offsets of %s: %s", group, exc)
         return {}
@@ -208,7 +212,8 @@ def run_pipeline(cfg: CityEvalConfig, settings: Settings | None = None,
             producer.send(catalog.SIM_TRUTH.name, key=tr.scenario_id.encode(), value=encode(tr))
         producer.flush()
         with open(worker_log, "ab") as wlog:
-            worker = subprocess.Popen([sys.executable, "-m", "cityops.cli", "worker"], env=env,
+            # cwd: Faust writes its data directory there, which must not land in the user's tree
+            worker = subprocess.Popen([sys.executable, "-m", "cityops.cli", "worker"], env=env, cwd=rundir,
                                       stdout=wlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True)
         consumer = KafkaConsumer(catalog.FUSION_UPDATES.name, bootstrap_servers=broker.bootstrap,
