@@ -4,6 +4,7 @@
 trained on `streams/data/hotline_seed_zh.csv` (Chinese messages labelled with the incident categories,
 written for this project) and the fitted bytes are cached under `<var_dir>/models/` keyed by the
 CSV's hash, so a second worker starts in milliseconds and an edited seed file retrains by itself.
+`CITYOPS_HOTLINE_ROUTES` names a routing file (JSON or CSV) that overrides the default routing table.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import logging
 import os
 from pathlib import Path
 
 from detectors.hotline.classifier import HotlineClassifier
+from detectors.hotline.routing import Router
 from streams.settings import PACKAGE_DATA, Settings, load
 
 log = logging.getLogger(__name__)
@@ -65,3 +68,32 @@ def default_classifier(settings: Settings | None = None, seed_csv: Path = SEED_C
     except OSError as exc:
         log.warning("could not cache the hotline model in %s: %s", cache.parent, exc)
     return model
+
+
+def load_router(path: str | Path) -> Router:
+    """The default routing table overridden by a city's file: JSON ({label: {department, queue,
+    category}} or a list of such records with "label") or CSV (label,department,queue[,category])."""
+    from streams.hotline_replay import read_export
+
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable JSON routing table: {exc}") from exc
+        if isinstance(doc, dict):
+            return Router(doc)
+        if isinstance(doc, list):
+            return Router.from_records(doc)
+        raise ValueError(f"{path}: a routing table is an object or a list of records")
+    header, rows = read_export(p)
+    missing = [c for c in ("label", "department") if c not in header]
+    if missing:
+        raise ValueError(f"{path}: routing CSV needs columns label,department[,queue,category]; missing {missing}")
+    return Router.from_records(rows)
+
+
+def default_router() -> Router:
+    """The worker's router: CITYOPS_HOTLINE_ROUTES (JSON or CSV) over the default table, if set."""
+    path = os.environ.get("CITYOPS_HOTLINE_ROUTES", "")
+    return load_router(path) if path else Router()

@@ -39,3 +39,23 @@ def test_default_classifier_is_cached_and_reloaded(tmp_path, monkeypatch) -> Non
 
 def test_seed_file_is_packaged() -> None:
     assert SEED_CSV.exists() and SEED_CSV.stat().st_size > 10_000
+
+
+def test_routing_files_override_defaults(tmp_path, monkeypatch) -> None:
+    from streams.hotline_model import default_router, load_router
+
+    j = tmp_path / "routes.json"
+    j.write_text('{"noise": {"department": "区生态环境分局", "queue": "夜间噪声"}}', encoding="utf-8")
+    assert load_router(j).route("noise").department == "区生态环境分局"
+    c = tmp_path / "routes.csv"
+    c.write_bytes("label,department,queue,category\n井盖,市城管局,井盖巡查,manhole\n".encode("gb18030"))
+    r = load_router(c)
+    assert r.route("井盖").category == "manhole" and r.route("fire").department
+    monkeypatch.setenv("CITYOPS_HOTLINE_ROUTES", str(c))
+    assert default_router().route("井盖").queue == "井盖巡查"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,dept\nx,y\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        load_router(bad)
+    with pytest.raises(ValueError):
+        load_router(tmp_path / "missing.json")

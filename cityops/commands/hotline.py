@@ -62,6 +62,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     doc = {"label": pred.label, "probability": round(pred.probability, 4),
            "alternatives": [[lab, round(p, 4)] for lab, p in pred.alternatives],
            "needs_human": pred.needs_human}
+    if args.routes is not None:
+        from detectors.hotline.routing import Router
+        from streams.hotline_model import load_router
+
+        route = (load_router(args.routes) if args.routes else Router()).route(pred.label)
+        doc["route"] = {"department": route.department, "queue": route.queue, "category": route.category}
     print(json.dumps(doc, ensure_ascii=False))
     return 0
 
@@ -197,6 +203,8 @@ def _register_tools(groups: dict) -> None:
     q = sub.add_parser("predict", help="classify one text")
     q.add_argument("--model", required=True)
     q.add_argument("--context", action="append", metavar="COL=VALUE", help="a context value (repeatable)")
+    q.add_argument("--routes", nargs="?", const="", default=None, metavar="FILE",
+                   help="also route the label: the default table, or FILE (JSON/CSV) over it")
     q.add_argument("text")
     q.set_defaults(func=_guard(cmd_predict))
 
