@@ -106,7 +106,8 @@ class Demo:
         if name == "worker":
             return base + ["worker"]
         if name == "dispatch":
-            return base + ["dispatch", "--simulate-field"]
+            # SLA timers and simulated field units run on the simulator's clock
+            return base + ["dispatch", "--simulate-field", "--speedup", str(self.speedup)]
         if name == "dashboard":
             return base + ["dashboard"]
         # three hours of history first, sent at full speed, so the detectors are warm when the screen opens

@@ -159,13 +159,16 @@ def _apply_dispatch_event(pipeline: Pipeline, rec) -> None:
         log.warning("refused dispatch event at offset %s: %s", rec.offset, exc)
         return
     action = ev.details.get("action")
-    if ev.kind.value != "command_applied" or action not in ("merge", "split"):
+    if ev.kind.value != "command_applied":
         return
+    evidence = [str(x) for x in ev.details.get("evidence_ids", [])]
     if action == "merge" and ev.details.get("target_incident_id"):
         pipeline.fuser.apply_merge(ev.incident_id, str(ev.details["target_incident_id"]))
     elif action == "split" and ev.details.get("new_incident_id"):
-        pipeline.fuser.apply_split(ev.incident_id, list(ev.details.get("evidence_ids", [])),
-                                   str(ev.details["new_incident_id"]))
+        pipeline.fuser.apply_split(ev.incident_id, evidence, str(ev.details["new_incident_id"]))
+    elif action == "reopen" and ev.details.get("unmerged_from"):
+        # reopening a merged incident takes its evidence back off the target: the same as a split
+        pipeline.fuser.apply_split(str(ev.details["unmerged_from"]), evidence, ev.incident_id)
 
 
 async def _follow(bootstrap: str, topics: list[str], apply: Callable[[object], None],

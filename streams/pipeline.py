@@ -31,6 +31,9 @@ from streams.validation import Validator
 
 log = logging.getLogger(__name__)
 
+#: A sensor heard from within this many seconds (stream time) counts as online on the big screen.
+ONLINE_S = 600.0
+
 
 @dataclass
 class Raw:
@@ -108,6 +111,7 @@ class Pipeline:
         self._wall = wall
         self._window: dict[str, _Window] = defaultdict(_Window)
         self._window_start = wall()
+        self._last_heard: dict[str, float] = {}
 
     # -- registries -----------------------------------------------------------------------------
     def register_sensor(self, info: SensorInfo) -> None:
@@ -134,6 +138,7 @@ class Pipeline:
                 w = self._window[info.district]
                 w.readings += 1
                 w.sensors.add(rd.sensor_id)
+                self._last_heard[rd.sensor_id] = rd.ts
                 if rd.value is not None and math.isfinite(rd.value):
                     w.values[info.kind.value].append(rd.value)
         self._count_dead(out.dead)
@@ -218,6 +223,9 @@ class Pipeline:
         wall = self._wall()
         span = max(1e-3, wall - self._window_start)
         known: Counter = Counter(s.district for s in self.sensors.values())
+        cutoff = self.clock.now() - ONLINE_S
+        online: Counter = Counter(self.sensors[sid].district for sid, ts in self._last_heard.items()
+                                  if ts >= cutoff and sid in self.sensors)
         out = []
         for district in sorted(set(self._window) | set(known)):
             w = self._window.get(district, _Window())
@@ -226,6 +234,7 @@ class Pipeline:
             out.append(DistrictMetrics(
                 district=district, ts=self.clock.now(), window_s=span, readings=w.readings,
                 readings_per_s=w.readings / span, sensors_reporting=len(w.sensors), sensors_known=known[district],
+                sensors_online=online[district],
                 kinds=kinds, video_events=w.video, hotline_calls=w.calls, hotline_top=top, dead_letters=w.dead,
             ))
         self._window = defaultdict(_Window)

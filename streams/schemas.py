@@ -344,8 +344,9 @@ class DistrictMetrics(Message):
     window_s: float
     readings: int
     readings_per_s: float
-    sensors_reporting: int
+    sensors_reporting: int  # sensors heard from in this window
     sensors_known: int
+    sensors_online: int = 0  # sensors heard from within ONLINE_S of stream time (silent = known - online)
     #: mean / max per sensor kind over the window, e.g. {"pm25": {"mean": 41.0, "max": 88.0}}
     kinds: dict[str, dict[str, float]] = Field(default_factory=dict)
     video_events: int = 0

@@ -1,0 +1,83 @@
+"""The worker's pipeline without Kafka: validation routing, stream time, per-district metrics."""
+
+import json
+
+from streams.city import load_city
+from streams.pipeline import ONLINE_S, Pipeline, Raw, StreamClock
+from streams.schemas import SensorInfo
+from streams.settings import load
+
+NOW = 1_795_000_000.0
+
+
+class Wall:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def pipeline(wall: Wall) -> Pipeline:
+    s = load()
+    city = load_city(s.city_geojson, s.cell_m)
+    p = Pipeline(city, wall=wall)
+    for i, cell in enumerate(["r068c036", "r068c037"]):
+        c = city.cells[cell]
+        p.register_sensor(SensorInfo(sensor_id=f"pm-{i}", kind="pm25", cell=cell, district=c.district, lat=c.lat, lon=c.lon))
+    return p
+
+
+def batch(cell: str, *readings: tuple[str, float, float | None]) -> Raw:
+    doc = {"cell": cell, "readings": [{"sensor_id": s, "ts": t, "value": v} for s, t, v in readings]}
+    return Raw(json.dumps(doc).encode(), cell.encode(), 1, 7)
+
+
+def test_good_readings_are_counted_and_bad_ones_refused_with_their_topic():
+    wall = Wall(NOW)
+    p = pipeline(wall)
+    out = p.readings([batch("r068c036", ("pm-0", NOW - 60, 35.0), ("ghost", NOW - 60, 1.0)), Raw(b"{oops", b"k")])
+    assert [d.topic for d in out.dead] == ["city.sensor.readings", "city.sensor.readings"]
+    assert "unknown sensor" in out.dead[0].reason and out.dead[0].partition == 1 and out.dead[0].offset == 7
+    assert out.dead[1].reason.startswith("bad JSON")
+    wall.t += 2
+    m = {x.district: x for x in p.metrics()}
+    tianhe = m[p.city.cells["r068c036"].district]
+    assert tianhe.readings == 1 and tianhe.sensors_reporting == 1 and tianhe.sensors_known == 2
+    assert tianhe.sensors_online == 1
+    assert tianhe.kinds["pm25"]["mean"] == 35.0
+    assert m["unknown"].dead_letters == 2
+
+
+def test_sensors_go_offline_after_online_window_of_stream_time():
+    wall = Wall(NOW)
+    p = pipeline(wall)
+    p.readings([batch("r068c036", ("pm-0", NOW - 60, 35.0)), batch("r068c037", ("pm-1", NOW - 60, 30.0))])
+    district = p.city.cells["r068c036"].district
+    assert {x.district: x for x in p.metrics()}[district].sensors_online == 2
+    # only pm-1 keeps reporting while stream time moves past the online window
+    later = NOW - 60 + ONLINE_S + 60
+    wall.t = later
+    p.readings([batch("r068c037", ("pm-1", later, 31.0))])
+    assert {x.district: x for x in p.metrics()}[district].sensors_online == 1
+
+
+def test_hotline_calls_get_their_cell_and_district_from_coordinates():
+    wall = Wall(NOW)
+    p = pipeline(wall)
+    cell = p.city.cells["r068c036"]
+    call = {"call_id": "c1", "ts": NOW - 5, "text": "路口积水很深，车过不去", "lat": cell.lat, "lon": cell.lon}
+    placed = p._place_call(p.validator.hotline(json.dumps(call).encode(), now=NOW).good[0])
+    assert placed.cell == "r068c036" and placed.district == cell.district
+
+
+def test_stream_clock_follows_events_then_the_wall():
+    wall = Wall(NOW)
+    clock = StreamClock(wall)
+    assert clock.now() == NOW
+    clock.saw(NOW - 3600)
+    assert clock.now() == NOW - 3600
+    clock.saw(float("nan"))
+    clock.saw(NOW - 7200)  # late data does not move time back
+    wall.t += 10
+    assert clock.now() == NOW - 3600 + 10
