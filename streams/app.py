@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import catalog
 from streams.pipeline import Output, Pipeline, Raw
-from streams.runtime import mark_ready
+from streams.runtime import mark_ready, record_assignment
 from streams.schemas import Alert, CameraInfo, DispatchEvent, SensorInfo, decode, encode
 from streams.settings import Settings
 
@@ -130,6 +130,10 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
 
     @app.on_rebalance_complete.connect
     async def on_rebalance(sender: faust.App, **kwargs: object) -> None:
+        held: dict[str, list[int]] = {}
+        for tp in app.consumer.assignment():
+            held.setdefault(tp.topic, []).append(tp.partition)
+        record_assignment("worker", settings, {t: sorted(p) for t, p in held.items()})
         mark_ready("worker", settings)
 
     return app

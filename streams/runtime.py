@@ -19,5 +19,13 @@ def mark_ready(name: str, settings: Settings) -> None:
     (run_dir(settings) / f"{name}.ready").touch()
 
 
+def record_assignment(name: str, settings: Settings, partitions: dict[str, list[int]]) -> None:
+    """Write which partitions this process holds (`<name>.<pid>.assignment.json`), for operators and tests."""
+    import json
+
+    path = run_dir(settings) / f"{name}.{os.getpid()}.assignment.json"
+    path.write_text(json.dumps(partitions, sort_keys=True))
+
+
 def is_ready(name: str, settings: Settings) -> bool:
     return (run_dir(settings) / f"{name}.ready").exists()
