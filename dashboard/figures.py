@@ -274,7 +274,7 @@ def sensor_chart(alert: dict[str, Any], utc_offset_h: float = 8.0) -> dict[str, 
             shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": d[key], "y1": d[key],
                            "line": {"color": "#ffd54f", "dash": "dash", "width": 1}})
     return {"data": data, "layout": _layout(shapes=shapes, margin={"l": 40, "r": 10, "t": 6, "b": 28},
-                                            xaxis={"type": "date", "gridcolor": _GRID, "tickformat": "%H:%M"},
+                                            xaxis={"type": "date", "gridcolor": _GRID, "tickformat": "%H:%M:%S"},
                                             yaxis={"gridcolor": _GRID, "title": {"text": str(d.get("unit", ""))}})}
 
 

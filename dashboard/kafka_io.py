@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,13 +20,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from dashboard.server import DashboardServer
-from dashboard.state import DashboardState, Delta
+from dashboard.state import METRICS_HORIZON_S, DashboardState, Delta
 from streams import catalog
 from streams.schemas import (
     Alert, DispatchCommand, DispatchEvent, DistrictMetrics, Incident, Message, UnitInfo, UnitStatus, decode, encode,
 )
 
 log = logging.getLogger(__name__)
+
+#: How far back the live figures (metrics) are read at start: the state's metrics horizon.
+METRICS_BACKLOG_S = METRICS_HORIZON_S
 
 #: topic -> (model, how the state applies it, read from the beginning?)
 ROUTES: dict[str, tuple[type[Message], Callable[[DashboardState, Any], list[Delta]], bool]] = {
@@ -80,11 +84,24 @@ class KafkaFeed:
         self.consumer.assign(parts)
         live = [tp for tp in parts if not ROUTES[tp.topic][2]]
         if live:
-            await self.consumer.seek_to_end(*live)
+            await self._seek_back(live, METRICS_BACKLOG_S)
         await self.consumer.seek_to_beginning(*[tp for tp in parts if ROUTES[tp.topic][2]])
         self._ends = await self.consumer.end_offsets([tp for tp in parts if ROUTES[tp.topic][2]])
         self._task = asyncio.create_task(self._run())
         return KafkaCommandSink(self.producer)
+
+    async def _seek_back(self, parts: list[TopicPartition], seconds: float) -> None:
+        """Start live topics `seconds` back (the metrics horizon), or at the end if the broker cannot say."""
+        assert self.consumer is not None
+        try:
+            found = await self.consumer.offsets_for_times({tp: int((time.time() - seconds) * 1000) for tp in parts})
+        except Exception as exc:  # e.g. a broker without timestamp lookups
+            log.info("cannot look up offsets by time (%s); live topics start at the end", exc)
+            found = {}
+        await self.consumer.seek_to_end(*[tp for tp in parts if not found.get(tp)])
+        for tp, ot in found.items():
+            if ot is not None:
+                self.consumer.seek(tp, ot.offset)
 
     async def stop(self) -> None:
         if self._task:

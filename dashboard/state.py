@@ -38,6 +38,10 @@ ALERT_POINTS = 240
 MAX_TERMINAL_IN_SNAPSHOT = 300
 EVENTS_KEPT = 300
 EVENTS_PER_INCIDENT = 60
+#: Sensors often report every few minutes, in bursts: the view covers ten minutes of metrics.
+METRICS_HORIZON_S = 600.0
+METRICS_MIN_KEPT = 5
+METRICS_MAX_KEPT = 400
 #: Closed incidents older than this (event time) are forgotten, so a server running for weeks stays small.
 KEEP_TERMINAL_S = 2 * 86400.0
 
@@ -45,6 +49,44 @@ KEEP_TERMINAL_S = 2 * 86400.0
 def incident_view(inc: Incident) -> dict[str, Any]:
     """The incident as the pages get it (JSON-ready)."""
     return inc.model_dump(mode="json")
+
+
+def merge_metrics(district: str, log: list[dict[str, Any]]) -> dict[str, Any]:
+    """One district's figures over its recent metrics messages (same shape as DistrictMetrics).
+
+    Readings per second over the summed windows; sensors reporting = the most any window saw (a
+    lower bound when readings are bursty); per-kind means weighted by their sample counts; event and
+    call counts and hotline hot spots summed.
+    """
+    window = sum(x["window_s"] for x in log) or 1e-3
+    readings = sum(x["readings"] for x in log)
+    kinds: dict[str, dict[str, float]] = {}
+    acc: dict[str, list[float]] = {}
+    for x in log:
+        for kind, st in x["kinds"].items():
+            if st.get("mean") is None:
+                continue
+            n = float(st.get("n", 1.0) or 1.0)
+            a = acc.setdefault(kind, [0.0, 0.0, float("-inf")])
+            a[0] += st["mean"] * n
+            a[1] += n
+            a[2] = max(a[2], float(st.get("max", st["mean"])))
+    for kind, (total, n, mx) in acc.items():
+        kinds[kind] = {"mean": round(total / n, 4), "max": round(mx, 4), "n": n}
+    top: Counter = Counter()
+    for x in log:
+        for row in x.get("hotline_top", []):
+            top[(row.get("category"), row.get("cell"))] += int(row.get("count", 0) or 0)
+    last = log[-1]
+    return {
+        "district": district, "ts": max(x["ts"] for x in log), "window_s": round(window, 3), "readings": readings,
+        "readings_per_s": round(readings / window, 2),
+        "sensors_reporting": max(x["sensors_reporting"] for x in log), "sensors_known": last["sensors_known"],
+        "kinds": kinds, "video_events": sum(x["video_events"] for x in log),
+        "hotline_calls": sum(x["hotline_calls"] for x in log),
+        "hotline_top": [{"category": c, "cell": cell, "count": n} for (c, cell), n in top.most_common(5)],
+        "dead_letters": sum(x["dead_letters"] for x in log), "messages": len(log),
+    }
 
 
 def local_midnight(ts: float, utc_offset_h: float) -> float:
@@ -86,6 +128,7 @@ class DashboardState:
         self._first_seen: dict[str, float] = {}  # incident id -> opened_at, for the flood window
         self.units: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
+        self._metric_log: dict[str, deque[dict[str, Any]]] = {}
         self.alerts: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: (ts, value) of each re-emission of a sensor alert: the chart around the anomaly
         self.alert_points: dict[str, deque[tuple[float, float]]] = {}
@@ -125,11 +168,19 @@ class DashboardState:
         return [("event", f"event:{ev.event_id}", view)]
 
     def apply_metrics(self, m: DistrictMetrics) -> list[Delta]:
-        old = self.metrics.get(m.district)
-        if old is not None and old["ts"] > m.ts:
-            return []
+        """Workers publish what they saw since their last tick, so one message may be empty (bursty
+        gateways) or partial (several workers share a district's cells); the view merges a horizon."""
+        log = self._metric_log.setdefault(m.district, deque())
+        if log and log[-1]["ts"] > m.ts + METRICS_HORIZON_S:
+            return []  # far older than what we show (a replay): ignore
         self._saw(m.ts)
-        view = m.model_dump(mode="json")
+        log.append(m.model_dump(mode="json"))
+        newest = max(x["ts"] for x in log)
+        while len(log) > METRICS_MIN_KEPT and log[0]["ts"] < newest - METRICS_HORIZON_S:
+            log.popleft()
+        while len(log) > METRICS_MAX_KEPT:
+            log.popleft()
+        view = merge_metrics(m.district, list(log))
         self.metrics[m.district] = view
         return [("metrics", f"metrics:{m.district}", view)]
 

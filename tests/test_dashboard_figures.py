@@ -42,8 +42,8 @@ def test_panels_are_valid_in_both_languages_and_carry_live_values():
             go.Figure(data=fig["data"], layout=fig["layout"])
     air = panels["zh"]["air"]["data"]
     idx = geo.ids.index("440104")
-    assert air[0]["y"][idx] == 42.0 and air[0]["x"][idx] == "越秀区"
-    assert air[1]["y"] == [40.0, 41.0, 42.0]  # the city trend
+    assert air[0]["y"][idx] == 41.0 and air[0]["x"][idx] == "越秀区"  # merged over the last minute
+    assert air[1]["y"] == [40.0, 40.5, 41.0]  # the city trend
     assert panels["en"]["air"]["data"][0]["x"][idx] == "Yuexiu"
     crowd = next(t for t in panels["en"]["safety"]["data"] if t.get("name") == "Crowd")
     assert crowd["y"][idx] == 1

@@ -29,7 +29,7 @@ def test_kpis_count_open_by_priority_and_mean_times_today():
     s.apply_incident(incident("c", 1, opened_at=midnight + 300, priority=2, status="resolved"))
     s.apply_incident(incident("old", 1, opened_at=midnight - 5000, priority=2, acknowledged_at=midnight - 10))
     s.apply_metrics(metrics("440104", ts=T0))
-    s.apply_metrics(metrics("440105", ts=T0, sensors_reporting=90, sensors_known=100, readings_per_s=50.0))
+    s.apply_metrics(metrics("440105", ts=T0, sensors_reporting=90, sensors_known=100, readings=100, readings_per_s=50.0))
     k = s.kpis(midnight + 1000)
     assert k["open_by_priority"] == {"1": 1, "2": 1, "3": 1, "4": 0}  # c resolved; "old" is still open
     assert k["open_total"] == 3
@@ -96,7 +96,7 @@ def test_units_merge_registry_and_status_and_metrics_keep_newest():
     assert out[0][2]["type"] == "fire_engine" and out[0][2]["status"] == "en_route" and out[0][2]["lat"] == 23.2
     assert s.apply_unit_status(UnitStatus(unit_id="u1", ts=T0 - 5, status="available")) == []
     s.apply_metrics(metrics("440104", ts=T0))
-    assert s.apply_metrics(metrics("440104", ts=T0 - 2)) == []
+    assert s.apply_metrics(metrics("440104", ts=T0 - 3600)) == []  # far older than the view: a replay
 
 
 def test_snapshot_keeps_open_and_recent_closed_and_history_samples():
@@ -124,3 +124,24 @@ def test_prune_forgets_only_old_closed_incidents():
     s.apply_incident(incident("recent-closed", status="resolved", opened_at=T0 - 3600, updated_at=T0 - 600))
     assert s.prune(T0) == 1
     assert set(s.incidents) == {"old-open", "recent-closed"}
+
+
+def test_metrics_merge_bursty_and_partial_windows_over_a_horizon():
+    s = DashboardState(wall=lambda: T0)
+    full = dict(readings=400, readings_per_s=200.0, sensors_reporting=180, sensors_known=200,
+                kinds={"pm25": {"mean": 40.0, "max": 80.0, "n": 100.0}},
+                hotline_top=[{"category": "noise", "cell": "c1", "count": 2}], hotline_calls=2, video_events=1)
+    empty = dict(readings=0, readings_per_s=0.0, sensors_reporting=0, sensors_known=200, kinds={},
+                 hotline_top=[], hotline_calls=0, video_events=0)
+    s.apply_metrics(metrics("440104", ts=T0, **full))
+    s.apply_metrics(metrics("440104", ts=T0 + 2, **empty))  # a quiet tick must not blank the screen
+    s.apply_metrics(metrics("440104", ts=T0 + 4, **{**full, "kinds": {"pm25": {"mean": 70.0, "max": 90.0, "n": 300.0}}}))
+    v = s.metrics["440104"]
+    assert v["sensors_reporting"] == 180 and v["readings"] == 800
+    assert v["readings_per_s"] == round(800 / 6.0, 2)  # three 2-second windows
+    assert v["kinds"]["pm25"] == {"mean": 62.5, "max": 90.0, "n": 400.0}  # weighted by samples
+    assert v["hotline_top"] == [{"category": "noise", "cell": "c1", "count": 4}] and v["video_events"] == 2
+    for k in range(10):  # beyond the horizon the old figures have aged out
+        s.apply_metrics(metrics("440104", ts=T0 + 1200 + 2 * k, **empty))
+    assert s.metrics["440104"]["sensors_reporting"] == 0
+    assert s.kpis(T0 + 1220)["sensors_silent"] == 200
