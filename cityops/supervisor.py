@@ -62,6 +62,8 @@ class Demo:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, on_term)
+        # a shell without job control starts background jobs with SIGINT ignored; Ctrl-C must always work
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             if settings.bootstrap:
                 bootstrap = settings.bootstrap
