@@ -89,6 +89,8 @@ class FusionConfig:
     trust_agreeing: bool = False
     #: an incident nobody added evidence to for this long is forgotten (merges/splits then refer to nothing)
     retention_s: float = 24 * 3600.0
+    #: pending evidence is kept this long past its window, for inputs that arrive late
+    grace_s: float = 2 * 3600.0
 
     def rule(self, category: str) -> CategoryRule:
         return self.rules.get(category, self.default_rule)
@@ -169,10 +171,10 @@ class Fuser:
         self._prune(now)
         known = self._by_alert.get(alert.alert_id)
         if known is not None:
-            return self._update_known(self._clusters[known], alert, now)
+            return self._update_known(self._clusters[known], alert)
         target = self._place(alert)
         self._attach(target, alert)
-        return self._after_change(target, max(alert.ts, now))
+        return self._after_change(target, alert.ts)
 
     def tick(self, now: float) -> list[IncidentUpdate]:
         """Forget pending clusters and incidents that ran out of time. Emits nothing (no silent drops)."""
@@ -324,7 +326,7 @@ class Fuser:
                 del self._by_cell[a.cell]
         self._clusters.pop(cluster.key, None)
 
-    def _update_known(self, cluster: _Cluster, alert: Alert, now: float) -> list[IncidentUpdate]:
+    def _update_known(self, cluster: _Cluster, alert: Alert) -> list[IncidentUpdate]:
         """A re-emitted alert_id: union its message ids into the existing evidence item."""
         old = cluster.alerts[alert.alert_id]
         ids = list(dict.fromkeys(old.message_ids + alert.message_ids))
@@ -335,10 +337,11 @@ class Fuser:
         if merged == old:
             return []  # at-least-once delivery: the same alert twice changes nothing
         cluster.alerts[alert.alert_id] = merged
-        return self._after_change(cluster, max(alert.ts, now))
+        return self._after_change(cluster, alert.ts)
 
     def _after_change(self, cluster: _Cluster, ts: float) -> list[IncidentUpdate]:
-        """`ts`: stream time of the change (a re-emitted alert keeps its first ts, so `now` is what counts)."""
+        """`ts`: event time of the evidence behind the change (stages stamp a grown alert with its latest
+        evidence), so opening times do not depend on how far other inputs have run ahead."""
         if cluster.opened:
             return [self._emit(cluster, ts)]
         if not self._corroborated(cluster):
@@ -373,7 +376,8 @@ class Fuser:
                     stale.append(c)
                 continue
             w = max(self.config.rule(cat).window_s for cat in c.categories)
-            limit = w if not c.opened else max(w, self.config.retention_s)
+            # the grace covers inputs that lag others by a while (replays, a slow agent)
+            limit = w + self.config.grace_s if not c.opened else max(w, self.config.retention_s)
             if now - self._reach(c)[2] > limit:
                 stale.append(c)
         for c in stale:

@@ -314,13 +314,13 @@ class VideoStage:
         supporting = obj.type in self.config.supporting_types or (
             obj.type == "crowd" and (obj.count or 0) < self.config.crowd_alert_count)
         return Alert(
-            alert_id=obj.alert_id, ts=obj.first_ts, source="video", kind="operational",
+            alert_id=obj.alert_id, ts=obj.last_ts, source="video", kind="operational",
             category=CATEGORY_OF_TYPE.get(obj.type, "other"), cell=first.cell, district=first.district,
             lat=first.lat, lon=first.lon, score=round(min(1.0, score), 4), severity=min(4, sev), reason=reason,
             subject_id=first.camera_id, message_ids=list(obj.event_ids),
             details={"type": obj.type, "cameras": list(obj.cameras), "frames": len(obj.event_ids),
                      "tracks": {c: t for c, t in obj.tracks.items() if t is not None},
-                     "count": obj.count, "last_ts": obj.last_ts, "supporting": supporting},
+                     "count": obj.count, "first_ts": obj.first_ts, "supporting": supporting},
         )
 
     # ------------------------------------------------------------------ health

@@ -46,10 +46,10 @@ class CityEvalConfig:
     interval_s: float = 120.0  # seconds between two readings of one sensor
     slack_s: float = 1800.0  # how far outside [start, end] an incident may open and still count
     speedup: float = 0.0  # simulated seconds per wall second in the real pipeline; 0 = as fast as it keeps up
-    step_s: float = 600.0  # simulated seconds generated per step
+    step_s: float = 1800.0  # simulated seconds generated per step
     #: the producer waits while any input topic is more than this (sim time) ahead of the worker, so
-    #: the worker's agents stay within minutes of each other and detection delays stay honest
-    max_lag_s: float = 900.0
+    #: the worker's agents stay within a step of each other (fusion times incidents by event time)
+    max_lag_s: float = 1800.0
     tail_s: float = 3 * 3600.0  # quiet time after the last scenario so late evidence can arrive
     start: float | None = None  # event time of the first tick; default: `days` before now (the past)
 
