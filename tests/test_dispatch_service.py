@@ -162,7 +162,10 @@ def _read(broker: str, topic: str, keep) -> list[dict]:
     try:
         out = []
         for m in c:
-            d = json.loads(m.value)
+            try:
+                d = json.loads(m.value)
+            except ValueError:
+                continue  # the session broker is shared: other tests put deliberate junk on topics
             if keep(d):
                 out.append(d)
         return out
