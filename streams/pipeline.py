@@ -27,7 +27,7 @@ from streams.city import City
 from streams.schemas import (
     Alert, CameraInfo, DeadLetter, DistrictMetrics, HotlineCall, IncidentUpdate, SensorInfo,
 )
-from streams.validation import Validator
+from streams.validation import Outcome, Validator
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +123,21 @@ class Pipeline:
         self.video_stage.register(info)
 
     # -- inputs ---------------------------------------------------------------------------------
-    def readings(self, raws: Iterable[Raw]) -> Output:
+    def _validate(self, raws: Iterable[Raw], check: Callable[..., Outcome]) -> tuple[list, Output]:
+        """Run one validator over raw records: the good messages, and an Output holding the refusals."""
         out = Output()
-        good = []
+        good: list = []
         wall = self._wall()
         for r in raws:
-            res = self.validator.readings(r.value, r.key, r.partition, r.offset, now=wall)
+            res = check(r.value, r.key, r.partition, r.offset, now=wall)
             out.dead += res.refused
             good += res.good
+        if out.dead:
+            self._window["unknown"].dead += len(out.dead)
+        return good, out
+
+    def readings(self, raws: Iterable[Raw]) -> Output:
+        good, out = self._validate(raws, self.validator.readings)
         for rd in good:
             self.clock.saw(rd.ts)
             info = self.sensors.get(rd.sensor_id)
@@ -141,41 +148,27 @@ class Pipeline:
                 self._last_heard[rd.sensor_id] = rd.ts
                 if rd.value is not None and math.isfinite(rd.value):
                     w.values[info.kind.value].append(rd.value)
-        self._count_dead(out.dead)
         if good:
             out.alerts += self.sensor_stage.process(good, self.clock.now())
         return out
 
     def video(self, raws: Iterable[Raw]) -> Output:
-        out = Output()
-        good = []
-        wall = self._wall()
-        for r in raws:
-            res = self.validator.video(r.value, r.key, r.partition, r.offset, now=wall)
-            out.dead += res.refused
-            good += res.good
+        good, out = self._validate(raws, self.validator.video)
         for ev in good:
             self.clock.saw(ev.ts)
             cam = self.cameras.get(ev.camera_id)
             if cam is not None:
                 self._window[cam.district].video += 1
-        self._count_dead(out.dead)
         if good:
             out.alerts += self.video_stage.process(good, self.clock.now())
         return out
 
     def hotline(self, raws: Iterable[Raw]) -> Output:
-        out = Output()
-        good: list[HotlineCall] = []
-        wall = self._wall()
-        for r in raws:
-            res = self.validator.hotline(r.value, r.key, r.partition, r.offset, now=wall)
-            out.dead += res.refused
-            good += [self._place_call(c) for c in res.good]
+        valid, out = self._validate(raws, self.validator.hotline)
+        good: list[HotlineCall] = [self._place_call(c) for c in valid]
         for call in good:
             self.clock.saw(call.ts)
             self._window[call.district or "unknown"].calls += 1
-        self._count_dead(out.dead)
         if good and self.hotline_stage is not None:
             out.alerts += self.hotline_stage.process(good, self.clock.now())
         for a in out.alerts:
@@ -193,10 +186,6 @@ class Pipeline:
         return call.model_copy(update={"cell": cell, "district": call.district or c.district,
                                        "lat": call.lat if call.lat is not None else c.lat,
                                        "lon": call.lon if call.lon is not None else c.lon})
-
-    def _count_dead(self, dead: list[DeadLetter]) -> None:
-        if dead:
-            self._window["unknown"].dead += len(dead)
 
     # -- fusion ---------------------------------------------------------------------------------
     def fuse(self, alerts: Iterable[Alert]) -> list[IncidentUpdate]:
