@@ -57,7 +57,7 @@ class HotlineStage:
         self.neighbours = neighbours or (lambda c: [c])
         self.place_of: Callable[[str], tuple[float, float] | None] = params.pop("place_of", lambda key: None)
         self.max_text_chars = int(params.pop("max_text_chars", 2000))
-        self.flush_s = float(params.pop("flush_s", 10.0))
+        self.flush_s = float(params.pop("flush_s", 30.0))
         self.merger: CallMerger = params.pop("merger", None) or CallMerger(
             self.neighbours, window_s=float(params.pop("window_s", 3600.0)))
         self.hotspots: HotspotDetector = params.pop("hotspots", None) or HotspotDetector(
