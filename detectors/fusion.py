@@ -54,8 +54,9 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     "waterlogging": CategoryRule(window_s=3 * 3600),
     "pipe_burst": CategoryRule(window_s=2 * 3600),
     "fire": CategoryRule(window_s=3600),
-    # an episode spans kilometres and PM2.5 stations are sparse: cluster over 4 rings (~4 km)
-    "air_pollution": CategoryRule(window_s=6 * 3600, rings=4),
+    # an episode spans a district and PM2.5 stations are sparse: cluster over 8 rings (~8 km); its sensors
+    # keep re-alerting while it lasts, so a 2 h gap means the episode is over
+    "air_pollution": CategoryRule(window_s=2 * 3600, rings=8),
     "traffic": CategoryRule(window_s=3600),
     # passenger counters swing with every train and event: counters alone never open a crowd incident
     "crowd": CategoryRule(window_s=3600, min_sensors=0, min_calls=3),
