@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian's Chromium for the browser tests (downloaded browsers do not work offline).
+# Debian's Chromium for the browser tests (downloaded browsers do not work offline), and a CJK font
+# so Chinese renders in screenshots.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libatomic1 >/dev/null) \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libatomic1 fonts-wqy-microhei >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will fail"; }
 
 demo: $(STAMP)

@@ -82,11 +82,25 @@ def merge_metrics(district: str, log: list[dict[str, Any]]) -> dict[str, Any]:
         "district": district, "ts": max(x["ts"] for x in log), "window_s": round(window, 3), "readings": readings,
         "readings_per_s": round(readings / window, 2),
         "sensors_reporting": max(x["sensors_reporting"] for x in log), "sensors_known": last["sensors_known"],
+        "sensors_online": _online(log),
         "kinds": kinds, "video_events": sum(x["video_events"] for x in log),
         "hotline_calls": sum(x["hotline_calls"] for x in log),
         "hotline_top": [{"category": c, "cell": cell, "count": n} for (c, cell), n in top.most_common(5)],
         "dead_letters": sum(x["dead_letters"] for x in log), "messages": len(log),
     }
+
+
+def _online(log: list[dict[str, Any]]) -> int:
+    """Sensors heard from recently: each worker's newest count for its share of the district, summed.
+
+    Records from workers that do not send `sensors_online` fall back to the busiest window's count."""
+    newest: dict[str, dict[str, Any]] = {}
+    for x in log:
+        newest[x.get("worker", "")] = x
+    counts = [x.get("sensors_online") for x in newest.values()]
+    if any(counts):
+        return sum(int(c or 0) for c in counts)
+    return max(x["sensors_reporting"] for x in log)
 
 
 def local_midnight(ts: float, utc_offset_h: float) -> float:
@@ -240,7 +254,7 @@ class DashboardState:
 
     def kpis(self, now: float) -> dict[str, Any]:
         known = sum(m["sensors_known"] for m in self.metrics.values())
-        online = sum(m["sensors_reporting"] for m in self.metrics.values())
+        online = sum(m.get("sensors_online", m["sensors_reporting"]) for m in self.metrics.values())
         midnight = local_midnight(now, self.utc_offset_h)
         by_priority = Counter()
         ack, disp = [], []

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -94,8 +96,9 @@ class Pipeline:
     def __init__(self, city: City, *, sensor_stage: SensorStage | None = None,
                  video_stage: VideoStage | None = None, hotline_stage: HotlineStage | None = None,
                  fuser: Fuser | None = None, max_future_s: float = 300.0,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, worker_id: str = "") -> None:
         self.city = city
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.neighbours = lambda cid: city.neighbours(cid, 1)
         self.sensor_stage = sensor_stage or SensorStage(neighbours=self.neighbours)
         self.video_stage = video_stage or VideoStage(neighbours=self.neighbours)
@@ -223,7 +226,7 @@ class Pipeline:
             out.append(DistrictMetrics(
                 district=district, ts=self.clock.now(), window_s=span, readings=w.readings,
                 readings_per_s=w.readings / span, sensors_reporting=len(w.sensors), sensors_known=known[district],
-                sensors_online=online[district],
+                sensors_online=online[district], worker=self.worker_id,
                 kinds=kinds, video_events=w.video, hotline_calls=w.calls, hotline_top=top, dead_letters=w.dead,
             ))
         self._window = defaultdict(_Window)

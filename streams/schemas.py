@@ -353,6 +353,7 @@ class DistrictMetrics(Message):
     hotline_calls: int = 0
     hotline_top: list[dict[str, Any]] = Field(default_factory=list)  # [{"category", "cell", "count"}]
     dead_letters: int = 0
+    worker: str = ""  # which worker published it: several workers may share a district's cells
 
 
 class ScenarioTruth(Message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from dashboard.state import FLOOD_COUNT, DashboardState, local_midnight
 from streams.schemas import Alert, DispatchEvent, UnitInfo, UnitStatus
 from tests.dashboard_helpers import incident, metrics
@@ -145,3 +147,13 @@ def test_metrics_merge_bursty_and_partial_windows_over_a_horizon():
         s.apply_metrics(metrics("440104", ts=T0 + 1200 + 2 * k, **empty))
     assert s.metrics["440104"]["sensors_reporting"] == 0
     assert s.kpis(T0 + 1220)["sensors_silent"] == 200
+
+
+def test_sensors_online_sums_each_workers_newest_count():
+    state = DashboardState()
+    now = time.time()
+    state.apply_metrics(metrics("440104", ts=now - 4, sensors_online=70, worker="w1", sensors_known=200))
+    state.apply_metrics(metrics("440104", ts=now - 3, sensors_online=90, worker="w2", sensors_known=200))
+    state.apply_metrics(metrics("440104", ts=now - 2, sensors_online=80, worker="w1", sensors_known=200))
+    assert state.metrics["440104"]["sensors_online"] == 170  # w1's newest (80) + w2's (90)
+    assert state.kpis(now)["sensors_online"] == 170
