@@ -17,7 +17,7 @@ setup: $(STAMP)
 # Debian's Chromium for the browser tests (downloaded browsers do not work offline), and a CJK font
 # so Chinese renders in screenshots.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-wqy-microhei >/dev/null 2>&1; } || { \
 	  echo "installing Debian chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libatomic1 fonts-wqy-microhei >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will fail"; }
