@@ -53,14 +53,17 @@ class CategoryRule:
 DEFAULT_RULES: dict[str, CategoryRule] = {
     "waterlogging": CategoryRule(window_s=3 * 3600),
     "pipe_burst": CategoryRule(window_s=2 * 3600),
-    "fire": CategoryRule(window_s=3600),
+    # smoke drifts and cameras of the next street see it: two rings
+    "fire": CategoryRule(window_s=3600, rings=2),
     # an episode spans a district and PM2.5 stations are sparse: cluster over 8 rings (~8 km); its sensors
     # keep re-alerting while it lasts, so a 2 h gap means the episode is over
     "air_pollution": CategoryRule(window_s=2 * 3600, rings=8),
-    "traffic": CategoryRule(window_s=3600),
+    # every rush hour slows some road sections: speed sensors alone need three
+    "traffic": CategoryRule(window_s=3600, min_sensors=3),
     # passenger counters swing with every train and event: counters alone never open a crowd incident
     "crowd": CategoryRule(window_s=3600, min_sensors=0, min_calls=3),
-    "manhole": CategoryRule(window_s=2 * 3600),
+    # a tilted cover is one sensor, and so is a faulty one: tilt alone waits for a call or a camera
+    "manhole": CategoryRule(window_s=2 * 3600, min_sensors=0),
     # one clear camera sighting of a person down is enough to send someone; calls need a second caller
     "public_safety": CategoryRule(window_s=1800, min_cameras=1),
     # routine 12345 business is a work order each, routed by the hotline stage, and its hot spots are on
