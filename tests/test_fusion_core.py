@@ -232,14 +232,14 @@ def test_deterministic_for_a_given_input_order(spec) -> None:
 
 
 def test_supporting_evidence_never_opens_but_joins_and_raises_confidence() -> None:
-    f = fuser()
+    f = fuser(traffic=CategoryRule())  # two agreeing sensors suffice
     for i in range(3):
         assert f.add(alert(f"p{i}", source="video", category="traffic", subject=f"cam{i}", supporting=True),
                      T0 + i) == []
     assert f.add(alert("s1", category="traffic", corroborated=False), T0 + 10) == []
     ups = f.add(alert("s2", category="traffic"), T0 + 20)
     assert len(ups) == 1 and ups[0].sources == ["sensor", "video"] and len(ups[0].evidence) == 5
-    plain = fuser()
+    plain = fuser(traffic=CategoryRule())
     plain.add(alert("s1", category="traffic"), T0 + 10)
     assert ups[0].confidence > plain.add(alert("s2", category="traffic"), T0 + 20)[0].confidence
 
@@ -273,7 +273,7 @@ def test_routine_calls_open_only_as_a_hot_spot_when_configured() -> None:
 
 
 def test_no_chaining_across_the_city_and_supporting_evidence_does_not_stretch() -> None:
-    f = fuser()
+    f = fuser(traffic=CategoryRule())
     f.add(alert("s1", category="traffic"), T0)
     inc = f.add(alert("s2", category="traffic"), T0 + 1)[0].incident_id
     # parked cars step by step away from the incident, and later in time
@@ -285,7 +285,7 @@ def test_no_chaining_across_the_city_and_supporting_evidence_does_not_stretch() 
     ups = f.add(alert("s4", category="traffic", cell="r010c015", ts=T0 + 15_001), T0 + 15_001)
     assert ups and ups[0].incident_id != inc
     # a chain of real evidence stops at twice the radius from where the incident began
-    g = fuser()
+    g = fuser(traffic=CategoryRule())
     g.add(alert("a0", category="traffic"), T0)
     first = g.add(alert("a1", category="traffic", cell="r010c011"), T0 + 1)[0].incident_id
     g.add(alert("a2", category="traffic", cell="r010c012"), T0 + 2)
