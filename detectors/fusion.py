@@ -18,7 +18,7 @@ Invariants the tests hold us to:
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -164,7 +164,7 @@ class Fuser:
         self._pending_seq = 0
         self._pruned_at = float("-inf")
         self._near_cache: dict[tuple[str, int], set[str]] = {}
-        self.refused: list[tuple[str, str]] = []  # (alert_id, reason) of alerts fusion does not take
+        self.refused: deque[tuple[str, str]] = deque(maxlen=1000)  # (alert_id, reason) of alerts not taken
 
     # ------------------------------------------------------------------ public API
     def add(self, alert: Alert, now: float) -> list[IncidentUpdate]:
