@@ -34,8 +34,10 @@ class CategoryRule:
     A cluster opens when ANY of these holds: it has `min_sources` independent sources; or its sensor
     evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or
     one camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls.
-    A count of 0 means "this source alone never suffices". Supporting evidence (see
-    `Fuser.is_supporting`) counts as a source next to real evidence, never as a signal.
+    A count of 0 means "this source alone never suffices". Sensors count only when they raised an
+    operational alert themselves (unless `FusionConfig.trust_agreeing`). Supporting evidence (see
+    `Fuser.is_supporting`: rain, parked cars, everyday crowds, one-frame glimpses) joins an incident
+    and raises its confidence and severity, but never counts towards opening one.
     """
 
     window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
