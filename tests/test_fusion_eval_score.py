@@ -110,3 +110,21 @@ def test_window_ends_in_the_past_and_spans_the_days() -> None:
     assert t1 - t0 == 7 * 86_400 and t1 < now and t0 % 3600 == 0
     assert window(CityEvalConfig(days=7), 1_800_000_000.0)[0] == 1_793_491_200.0  # a fixed, repeatable start
     assert window(CityEvalConfig(days=1, start=T0), T0 + 10 * 86_400) == (T0, T0 + 86_400)
+
+
+def test_ticks_split_a_step_by_reading_interval_in_time_order() -> None:
+    from cityops.evaluation.city import _ticks
+    from streams.schemas import HotlineCall, SensorBatch, SensorReading, VideoEvent
+    from streams.simulator import Emissions
+
+    em = Emissions(
+        batches=[SensorBatch(cell="r001c001", readings=[SensorReading(sensor_id="s", ts=T0 + 130, value=1.0),
+                                                        SensorReading(sensor_id="s", ts=T0 + 10, value=1.0)])],
+        video=[VideoEvent(event_id="v", camera_id="c", ts=T0 + 125, type="crowd", confidence=0.9)],
+        calls=[HotlineCall(call_id="h", ts=T0 + 5, text="水浸街")],
+    )
+    slots = list(_ticks(em, 120.0))
+    # T0 is 80 s into a 120 s tick: +5 and +10 fall in it, +125 and +130 in the next
+    assert [(len(r), len(v), len(c)) for r, v, c in slots] == [(1, 0, 1), (1, 1, 0)]
+    assert sum(len(r) for r, _, _ in slots) == 2 and sum(len(v) for _, v, _ in slots) == 1
+    assert slots[0][2][0].call_id == "h" and slots[-1][1][0].event_id == "v"
