@@ -45,3 +45,18 @@ def list_topics(bootstrap: str) -> list[str]:
         return sorted(admin.list_topics())
     finally:
         admin.close()
+
+
+def committed_offsets(admin: KafkaAdminClient, group: str) -> dict[tuple[str, int], int]:
+    """A consumer group's committed offsets by (topic, partition); empty while the group has none.
+
+    kafka-python 3 calls it `list_group_offsets`, 2.x `list_consumer_group_offsets`."""
+    try:
+        if hasattr(admin, "list_group_offsets"):
+            offs = admin.list_group_offsets(group).get(group, {})
+        else:
+            offs = admin.list_consumer_group_offsets(group)
+    except Exception as exc:  # the group may not exist yet: nothing committed
+        log.debug("offsets of %s: %s", group, exc)
+        return {}
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offs.items() if meta.offset >= 0}

@@ -28,6 +28,12 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--skip-slow", action="store_true", help="skip the 30 s Faust-defaults case")
     p.set_defaults(func=_bench_join)
 
+    p = groups["bench"].add_parser("worker", help="readings/s through one Faust worker on the real pipeline")
+    p.add_argument("--sensors", type=int, default=3000)
+    p.add_argument("--minutes", type=int, default=60, help="minutes of simulated readings to process")
+    p.add_argument("--json", dest="json_out", default=None)
+    p.set_defaults(func=_bench_worker)
+
     p = top.add_parser("worker", help="run a Faust worker (validate, detect, fuse); scale by running more")
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     p.set_defaults(func=_worker)
@@ -151,6 +157,20 @@ def _bench_join(args: argparse.Namespace) -> int:
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"join_s": results, "broker": "embedded tansu" if not s.bootstrap else s.bootstrap}, f, indent=2)
+    return 0
+
+
+def _bench_worker(args: argparse.Namespace) -> int:
+    from cityops.bench.worker import run
+
+    rows = [run(sensors=args.sensors, minutes=args.minutes, batching=b).as_json() for b in ("cell", "district")]
+    keys = ["sensors", "readings", "messages", "seconds", "readings_per_s", "messages_per_s"]
+    print(f"{'gateway batches':16}" + "".join(f"{k:>15}" for k in keys))
+    for r in rows:
+        print(f"{'per ' + r['batching']:16}" + "".join(f"{r[k]:>15}" for k in keys))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({r["batching"]: r for r in rows}, f, indent=2)
     return 0
 
 
