@@ -73,6 +73,7 @@ class SensorStage:
         self.near = Neighbourhood(neighbours, corroboration_window_s)
         self.quiet_s = quiet_s
         self.info: dict[str, SensorInfo] = {}
+        self._bounds: dict[str, tuple[float, float]] = {}
         self.episodes: dict[str, Episode] = {}
         self.silent: dict[str, Episode] = {}
         self.stats = {"readings": 0, "unknown_sensor": 0, "impossible": 0, "alerts": 0}
@@ -81,6 +82,8 @@ class SensorStage:
     def register(self, info: SensorInfo) -> None:
         slot = int(self.bank.slots([info.sensor_id])[0])
         self.info[info.sensor_id] = info
+        # physical bounds looked up once here, not per reading on the hot path
+        self._bounds[info.sensor_id] = BOUNDS.get(_kind(info), (-math.inf, math.inf))
         self.near.add(info.sensor_id, _kind(info), info.cell, slot)
 
     # ---------------------------------------------------------------- readings
@@ -97,8 +100,7 @@ class SensorStage:
             ts[bad_ts] = now
             known = [r.model_copy(update={"ts": now}) if b else r for r, b in zip(known, bad_ts)]
         raw = np.array([math.nan if r.value is None else r.value for r in known], dtype=float)
-        lo = np.array([BOUNDS.get(_kind(self.info[r.sensor_id]), (-math.inf, math.inf))[0] for r in known])
-        hi = np.array([BOUNDS.get(_kind(self.info[r.sensor_id]), (-math.inf, math.inf))[1] for r in known])
+        lo, hi = np.array([self._bounds[r.sensor_id] for r in known], dtype=float).reshape(-1, 2).T
         impossible = np.isfinite(raw) & ((raw < lo) | (raw > hi))
         values = np.where(impossible, math.nan, raw)  # the model must not learn from a broken value
         scores, out = self.bank.update_detailed(slots, ts, values, ("kind", "sig", "f", "gap", "krun", "Sr"))

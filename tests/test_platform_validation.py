@@ -72,3 +72,12 @@ def test_video_checks_camera_and_confidence(v):
     assert "unknown camera" in v.video(json.dumps({**ev, "camera_id": "x"}).encode(), now=NOW).refused[0].reason
     assert "confidence" in v.video(json.dumps({**ev, "confidence": 2}).encode(), now=NOW).refused[0].reason
     assert "type" in v.video(json.dumps({**ev, "type": "ufo"}).encode(), now=NOW).refused[0].reason
+
+
+def test_infinite_or_nan_values_are_refused_but_null_is_a_missing_reading(v):
+    ok = v.readings(json.dumps(reading(value=None)).encode(), now=NOW)
+    assert ok.good and ok.good[0].value is None
+    for literal in (b"NaN", b"Infinity", b"1e999"):
+        raw = b'{"sensor_id": "s1", "ts": %d, "value": %s}' % (int(NOW - 10), literal)
+        out = v.readings(raw, now=NOW)
+        assert not out.good and "finite number" in out.refused[0].reason
