@@ -74,7 +74,7 @@ def merge_metrics(district: str, log: list[dict[str, Any]]) -> dict[str, Any]:
     for kind, (total, n, mx) in acc.items():
         kinds[kind] = {"mean": round(total / n, 4), "max": round(mx, 4), "n": n}
     top: Counter = Counter()
-    for x in log:
+    for x in _newest_per_worker(log).values():  # hot spots are a state per worker: sum workers, not time
         for row in x.get("hotline_top", []):
             top[(row.get("category"), row.get("cell"))] += int(row.get("count", 0) or 0)
     last = log[-1]
@@ -90,14 +90,18 @@ def merge_metrics(district: str, log: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _newest_per_worker(log: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    newest: dict[str, dict[str, Any]] = {}
+    for x in log:
+        newest[x.get("worker", "")] = x
+    return newest
+
+
 def _online(log: list[dict[str, Any]]) -> int:
     """Sensors heard from recently: each worker's newest count for its share of the district, summed.
 
     Records from workers that do not send `sensors_online` fall back to the busiest window's count."""
-    newest: dict[str, dict[str, Any]] = {}
-    for x in log:
-        newest[x.get("worker", "")] = x
-    counts = [x.get("sensors_online") for x in newest.values()]
+    counts = [x.get("sensors_online") for x in _newest_per_worker(log).values()]
     if any(counts):
         return sum(int(c or 0) for c in counts)
     return max(x["sensors_reporting"] for x in log)

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: A sensor heard from within this many seconds (stream time) counts as online on the big screen.
 ONLINE_S = 600.0
+#: Hotline signals (merged calls) younger than this count towards the hot-spot figures.
+HOTSPOT_S = 3600.0
 
 
 @dataclass
@@ -87,7 +89,6 @@ class _Window:
     video: int = 0
     calls: int = 0
     dead: int = 0
-    hotline: Counter = field(default_factory=Counter)
 
 
 class Pipeline:
@@ -115,6 +116,8 @@ class Pipeline:
         self._window: dict[str, _Window] = defaultdict(_Window)
         self._window_start = wall()
         self._last_heard: dict[str, float] = {}
+        # newest size of each hotline signal: signals are re-sent as they grow, so they are not summed
+        self._signals: dict[str, tuple[str, str, int, float]] = {}
 
     # -- registries -----------------------------------------------------------------------------
     def register_sensor(self, info: SensorInfo) -> None:
@@ -174,9 +177,14 @@ class Pipeline:
             self._window[call.district or "unknown"].calls += 1
         if good and self.hotline_stage is not None:
             out.alerts += self.hotline_stage.process(good, self.clock.now())
-        for a in out.alerts:
-            self._window[a.district].hotline[(a.category, a.cell)] += len(a.message_ids) or 1
+        self._note_signals(out.alerts)
         return out
+
+    def _note_signals(self, alerts: Iterable[Alert]) -> None:
+        for a in alerts:
+            if a.source == "hotline":
+                self._signals[a.subject_id or a.alert_id] = (a.district, f"{a.category}\t{a.cell}",
+                                                              len(a.message_ids) or 1, a.ts)
 
     def _place_call(self, call: HotlineCall) -> HotlineCall:
         """Fill in cell and district from coordinates (or district from cell) when the caller left them out."""
@@ -205,7 +213,9 @@ class Pipeline:
         out.alerts += self.sensor_stage.tick(now)
         out.alerts += self.video_stage.tick(now)
         if self.hotline_stage is not None:
-            out.alerts += self.hotline_stage.tick(now)
+            ticked = self.hotline_stage.tick(now)
+            self._note_signals(ticked)
+            out.alerts += ticked
         out.updates += self.fuser.tick(now)
         return out
 
@@ -218,11 +228,17 @@ class Pipeline:
         cutoff = self.clock.now() - ONLINE_S
         online: Counter = Counter(self.sensors[sid].district for sid, ts in self._last_heard.items()
                                   if ts >= cutoff and sid in self.sensors)
+        recent = self.clock.now() - HOTSPOT_S
+        self._signals = {k: v for k, v in self._signals.items() if v[3] >= recent}
+        calls_by_place: dict[str, Counter] = defaultdict(Counter)
+        for district, place, n, _ in self._signals.values():
+            calls_by_place[district][place] += n
         out = []
         for district in sorted(set(self._window) | set(known)):
             w = self._window.get(district, _Window())
             kinds = {k: {"mean": sum(v) / len(v), "max": max(v), "n": float(len(v))} for k, v in w.values.items() if v}
-            top = [{"category": c, "cell": cell, "count": n} for (c, cell), n in w.hotline.most_common(5)]
+            top = [{"category": place.split("\t")[0], "cell": place.split("\t")[1], "count": n}
+                   for place, n in calls_by_place[district].most_common(5)]
             out.append(DistrictMetrics(
                 district=district, ts=self.clock.now(), window_s=span, readings=w.readings,
                 readings_per_s=w.readings / span, sensors_reporting=len(w.sensors), sensors_known=known[district],

@@ -344,6 +344,7 @@ class DistrictMetrics(Message):
     kinds: dict[str, dict[str, float]] = Field(default_factory=dict)
     video_events: int = 0
     hotline_calls: int = 0
+    #: busiest (category, cell) by calls in the last hour's merged signals: a state, not a count since last time
     hotline_top: list[dict[str, Any]] = Field(default_factory=list)  # [{"category", "cell", "count"}]
     dead_letters: int = 0
     worker: str = ""  # which worker published it: several workers may share a district's cells

@@ -11,12 +11,12 @@ from streams.settings import Settings, load
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
-    from detectors.hotline import HotlineStage, Router
-    from streams.hotline_model import default_classifier
+    from detectors.hotline import HotlineStage
+    from streams.hotline_model import default_classifier, default_router
 
     city = load_city(settings.city_geojson, settings.cell_m)
     neighbours = lambda cid: city.neighbours(cid, 1)  # noqa: E731
-    hotline = HotlineStage(default_classifier(), Router(), neighbours=neighbours)
+    hotline = HotlineStage(default_classifier(), default_router(), neighbours=neighbours)
     return Pipeline(city, hotline_stage=hotline, max_future_s=settings.max_future_s)
 
 

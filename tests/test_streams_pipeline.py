@@ -81,3 +81,23 @@ def test_stream_clock_follows_events_then_the_wall():
     clock.saw(NOW - 7200)  # late data does not move time back
     wall.t += 10
     assert clock.now() == NOW - 3600 + 10
+
+
+def test_hotline_hot_spots_count_each_merged_signal_once_at_its_newest_size():
+    from streams.schemas import Alert
+
+    wall = Wall(NOW)
+    p = pipeline(wall)
+    cell = p.city.cells["r068c036"]
+
+    def signal(n: int, ts: float) -> Alert:
+        return Alert(alert_id="hl-sig-c1", ts=ts, source="hotline", kind="operational", category="waterlogging",
+                     cell=cell.id, district=cell.district, lat=cell.lat, lon=cell.lon, score=0.9,
+                     reason=f"{n} calls", subject_id="sig-c1", message_ids=[f"c{i}" for i in range(n)])
+
+    p.clock.saw(NOW - 100)
+    p._note_signals([signal(2, NOW - 100), signal(4, NOW - 90)])  # the same signal, re-sent as it grew
+    top = {m.district: m for m in p.metrics()}[cell.district].hotline_top
+    assert top == [{"category": "waterlogging", "cell": cell.id, "count": 4}]
+    p.clock.saw(NOW + 3700)  # an hour later the signal no longer counts
+    assert {m.district: m for m in p.metrics()}[cell.district].hotline_top == []
