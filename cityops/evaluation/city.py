@@ -28,6 +28,7 @@ from typing import Any
 
 from cityops.evaluation.city_score import score, table
 from streams import catalog
+from streams.admin import committed_offsets
 from streams.schemas import IncidentUpdate, ScenarioTruth, SensorBatch, encode
 from streams.settings import Settings, load
 
@@ -166,19 +167,6 @@ def run_in_process(cfg: CityEvalConfig, settings: Settings | None = None,
 
 # ---------------------------------------------------------------------------- real pipeline
 
-def _group_offsets(admin, group: str) -> dict[tuple[str, int], int]:
-    """Committed offsets of a consumer group (kafka-python 3 `list_group_offsets`, or 2.x's older name)."""
-    try:
-        if hasattr(admin, "list_group_offsets"):
-            offs = admin.list_group_offsets(group).get(group, {})
-        else:
-            offs = admin.list_consumer_group_offsets(group)
-    except Exception as exc:  # the group may not exist yet: treat as nothing committed
-        log.debug("offsets of %s: %s", group, exc)
-        return {}
-    return {(tp.topic, tp.partition): meta.offset for tp, meta in offs.items() if meta.offset >= 0}
-
-
 def run_pipeline(cfg: CityEvalConfig, settings: Settings | None = None,
                  progress: Callable[[str], None] | None = None, worker_log: Path | None = None) -> RunResult:
     """Embedded broker + `cityops worker` subprocess; produce the simulation, collect fusion's updates."""
@@ -293,7 +281,7 @@ def run_pipeline(cfg: CityEvalConfig, settings: Settings | None = None,
 def _behind(admin, app_id: str, produced: dict[str, int]) -> dict[str, int]:
     """Messages per input topic the worker's consumer group has not committed yet."""
     done: dict[str, int] = defaultdict(int)
-    for (topic, _), off in _group_offsets(admin, app_id).items():
+    for (topic, _), off in committed_offsets(admin, app_id).items():
         done[topic] += off
     return {topic: max(0, n - done.get(topic, 0)) for topic, n in produced.items()}
 
