@@ -296,23 +296,11 @@ def run_soak(sim_hours: float = 1.0, speedup: float = 30.0, rate_per_sim_s: floa
     At the default 0.5 incident updates per simulated second (1,800 an hour, on top of district
     metrics every 2 simulated seconds), speedup 30 runs an hour in 2 minutes.
     """
-    import threading
-
     from playwright.sync_api import sync_playwright
 
     token = "soak-screen-token"
-    loop = asyncio.new_event_loop()
     server = _server(token)
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start("127.0.0.1", 0))
-        started.set()
-        loop.run_forever()
-
-    threading.Thread(target=serve, daemon=True).start()
-    started.wait(10)
+    loop = serve_in_thread(server)
     feed = CityFeed(server.geo, open_incidents=400)
     sim_start = time.time() - sim_hours * 3600  # simulated time ends "now"
     samples: list[dict[str, float]] = []
@@ -405,3 +393,21 @@ if __name__ == "__main__" and len(sys.argv) >= 6 and sys.argv[1] == "clients":
     _raise_fd_limit()
     _url, _n, _token, _duration = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
     print(json.dumps(asyncio.run(_clients_main(_url, _n, _token, _duration))), flush=True)
+
+
+def serve_in_thread(server: DashboardServer) -> asyncio.AbstractEventLoop:
+    """Run `server` on a fresh event loop in a daemon thread (so a sync browser can drive it); return the loop."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start("127.0.0.1", 0))
+        started.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    started.wait(10)
+    return loop

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import threading
 from pathlib import Path
 from typing import Any
 
-from cityops.bench.dashboard import CHROMIUM, CHROMIUM_ARGS, CityFeed
+from cityops.bench.dashboard import CHROMIUM, CHROMIUM_ARGS, CityFeed, serve_in_thread
 from dashboard.auth import Sessions, UserStore
 from dashboard.figures import Geo
 from dashboard.server import DashboardServer, MemorySink
@@ -145,17 +144,7 @@ def take_screenshots(out_dir: Path, size: tuple[int, int] = (1600, 900)) -> dict
     users.add("zhang", "supervisor", "scene-only")
     server = DashboardServer(DashboardState(), MemorySink(), users, Sessions("scene"),
                              Geo.load(load_settings().city_geojson), aggregate_interval_s=3600)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start("127.0.0.1", 0))
-        started.set()
-        loop.run_forever()
-
-    threading.Thread(target=serve, daemon=True).start()
-    started.wait(10)
+    loop = serve_in_thread(server)
 
     async def fill() -> None:
         build_scene(server, time.time())
