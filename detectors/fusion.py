@@ -54,9 +54,11 @@ class CategoryRule:
 
 DEFAULT_RULES: dict[str, CategoryRule] = {
     "waterlogging": CategoryRule(window_s=3 * 3600),
-    "pipe_burst": CategoryRule(window_s=2 * 3600),
-    # smoke drifts and cameras of the next street see it: two rings
-    "fire": CategoryRule(window_s=3600, rings=2),
+    # a pressure drop alone is as often a valve or a faulty gauge: it needs water seen or reported too
+    "pipe_burst": CategoryRule(window_s=2 * 3600, min_sensors=0),
+    # smoke drifts and cameras of the next street see it: two rings; smoke sensors alone (cooking,
+    # nuisance puffs, faults) never open a fire: a camera or a caller must confirm it
+    "fire": CategoryRule(window_s=3600, rings=2, min_sensors=0),
     # an episode spans a district and PM2.5 stations are sparse: cluster over 8 rings (~8 km); its sensors
     # keep re-alerting while it lasts, so a 2 h gap means the episode is over
     "air_pollution": CategoryRule(window_s=2 * 3600, rings=8),

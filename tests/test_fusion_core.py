@@ -298,3 +298,12 @@ def test_routine_calls_never_open_by_default() -> None:
     ids = [f"c{i}" for i in range(6)]
     assert f.add(alert("h1", source="hotline", category="sanitation", ids=ids), T0) == []
     assert f.add(alert("hs1", source="hotline", category="sanitation", ids=ids, hotspot=True), T0 + 60) == []
+
+
+def test_smoke_sensors_alone_never_open_a_fire_but_a_confirming_call_does() -> None:
+    f = fuser()
+    assert f.add(alert("smoke1", category="fire"), T0) == []
+    assert f.add(alert("smoke2", category="fire", cell="r010c011", ts=T0 + 30), T0 + 30) == []
+    assert f.add(alert("smoke3", category="fire", cell="r011c011", ts=T0 + 40), T0 + 40) == []
+    ups = f.add(alert("call1", source="hotline", category="fire", ts=T0 + 60), T0 + 60)
+    assert len(ups) == 1 and ups[0].category == "fire" and set(ups[0].sources) == {"hotline", "sensor"}
