@@ -103,15 +103,20 @@ class DispatchService:
         return n
 
     # -- registry ------------------------------------------------------------------------------
-    async def load_registry(self) -> None:
-        """Read the unit registry to its end; seed the default fleet when it is empty and asked to."""
+    async def _registry_consumer(self, from_beginning: bool) -> AIOKafkaConsumer:
+        """A started consumer of the (one-partition) unit registry, outside any group."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
                                     fetch_max_wait_ms=100)
         await consumer.start()
+        tp = TopicPartition(catalog.REGISTRY_UNITS.name, 0)
+        consumer.assign([tp])
+        await (consumer.seek_to_beginning(tp) if from_beginning else consumer.seek_to_end(tp))
+        return consumer
+
+    async def load_registry(self) -> None:
+        """Read the unit registry to its end; seed the default fleet when it is empty and asked to."""
+        consumer = await self._registry_consumer(from_beginning=True)
         try:
-            tp = TopicPartition(catalog.REGISTRY_UNITS.name, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
             out = Outcome()
             seen = 0
             while True:
@@ -211,13 +216,8 @@ class DispatchService:
 
     async def follow_registry(self) -> None:
         """New units registered while running."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                    fetch_max_wait_ms=200)
-        await consumer.start()
+        consumer = await self._registry_consumer(from_beginning=False)
         try:
-            tp = TopicPartition(catalog.REGISTRY_UNITS.name, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_end(tp)
             while not self.stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
                 out = Outcome()
