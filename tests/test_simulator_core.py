@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -277,3 +281,26 @@ def test_default_rates_match_the_configured_rates(city):
     assert abs(r["city.hotline.calls"] * 3600 - 300.0) < 30  # the daily cycle averages to the set rate
     assert r["city.sensor.readings"] == len({s.cell for s in sim.world.sensors}) / sim.interval_s
     assert r["readings (inside batches)"] == 800 / 60.0 and r["city.video.events"] > 0
+
+
+_PLAN = """
+from streams import settings as settings_mod
+from streams.city import load_city
+from streams.simulator import Simulator
+s = settings_mod.load()
+sim = Simulator(load_city(s.city_geojson, s.cell_m), seed=5, n_sensors=600, n_cameras=60, start=%r)
+for t in sim.schedule(24, 5, 2 * 86_400.0):
+    print(t.scenario_id, t.cells[0], round(t.strength, 6), t.start)
+"""
+
+
+def test_schedule_is_the_same_whatever_the_hash_seed():
+    # a seed must give the same city in every process: set/dict order of strings must not leak in
+    runs = []
+    for h in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": h}
+        out = subprocess.run([sys.executable, "-c", _PLAN % T0], env=env, capture_output=True, text=True,
+                             check=True, timeout=120)
+        runs.append(out.stdout)
+    assert runs[0].count("\n") >= 20
+    assert runs[0] == runs[1] == runs[2]

@@ -458,11 +458,12 @@ def plan(ctx: Ctx, n: int, seed: int, start: float, duration: float, types: list
     kinds = [types[i % len(types)] for i in range(n)]
     rng.shuffle(kinds)
     strengths: dict[str, list[float]] = {}
-    for t in set(kinds):
+    # sorted: set order follows PYTHONHASHSEED, and the draws below must not (repeatable seeds)
+    for t in sorted(set(kinds)):
         k = kinds.count(t)
         strengths[t] = list((rng.permutation(k) + rng.random(k)) / k)
     candidates: dict[str, tuple[list[str], np.ndarray]] = {}
-    for t in set(kinds):
+    for t in sorted(set(kinds)):
         pk = PRIMARY_KIND[t]
         cells = w.cells_with(pk) if pk else (sorted(w.by_cell) if t == "sensor_fault" else list(w.city.cells))
         if t == "crowd_surge":
