@@ -18,7 +18,8 @@ Model (causal, O(1) per reading, no per-series tuning):
   episode is rarer than one high reading), drift (slow level vs baseline), variance (fast vs slow
   scale), stuck (a run of identical values, each repeat costing -log10 of how likely a repeat is
   at this resolution and this hour's usual change), gap (time since the last valid reading vs the
-  usual interval and recent long silences; NaN / inf values count as missing).
+  usual interval and recent long silences; NaN / inf values count as missing), reported as the
+  silence begins and again each time it doubles.
 - states (stuck, drift, variance, level) are reported when they reach a new high, one decade above
   the last report (the bar sinks slowly), not on every reading; point evidence likewise when it
   beats the episode's last report by a decade (that bar sinks a decade per reading). The ungated
@@ -37,13 +38,14 @@ from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
           "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail", "xmin", "pmax",
+          "gmax",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
           "f", "sig", "kind", "S", "Sr", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 29  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 30  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
-        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9, "xmin": 1e300, "pmax": 0.0,
+        "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9, "xmin": 1e300, "pmax": 0.0, "gmax": 0.0,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "Sr": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
@@ -97,6 +99,7 @@ class Params:
     gap_long: float = 1.5
     gap_decay: float = 0.995
     gap_cap: float = 12 * 3600.0
+    gap_again: float = 2.0  # a silence is reported again when it has lasted this many times longer
 
     @property
     def n_bins(self) -> int:
@@ -145,7 +148,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin, pmax) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin, pmax, gmax) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
     u0 = 1.0 - u
@@ -165,6 +168,13 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # the larger of a few usual intervals and a decaying maximum of past silences
     bar = mx(p.gap_ratio, p.gap_long * glong / mx(dtm, 1e-9))
     s_gap = w(warm & known_dt, mx(gap - bar, 0.0) * p.gap_slope, 0.0)
+    # a silence is news when it starts and each time it doubles until it has scored in full, not on
+    # every missing reading (a run of NaN readings would otherwise be one alarm per reading); gmax
+    # is the gap ratio last reported in this silence
+    g_emit = (s_gap > 0.0) & (gap >= p.gap_again * gmax) & ((gmax - bar) * p.gap_slope < p.s_full)
+    gmax_n = w(g_emit, gap, w(valid, 0.0, gmax))
+    s_gap_raw = s_gap
+    s_gap = w(g_emit, s_gap, 0.0)
     # only closures up to gap_cap (a night) are learnt as routine: one long outage must not hide the next
     glong_n = w(learn, mx(mn(dt, p.gap_cap), glong * p.gap_decay), glong)
     dtm_n = w(learn & (dt > 0.0), w(known_dt, dtm + p.a_dt * (mn(dt, 4.0 * dtm) - dtm), dt), dtm)
@@ -267,7 +277,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     s_stuck = w(valid & (acc - p.stuck_margin < p.s_full), s_stuck, 0.0)
     slow = mx(mx(s_drift, s_var), s_stuck)
     # how anomalous the reading is, before the gates (the stage keeps an episode open with it)
-    s_raw = w(warm, mx(mx(s_pt, slow), s_gap), 0.0)
+    s_raw = w(warm, mx(mx(s_pt, slow), s_gap_raw), 0.0)
     emit = slow >= rmax + 1.0
     rmax_n = w(emit, slow, mx(rmax - p.r_sink, 0.0))
     s_drift = w(emit, s_drift, 0.0)
@@ -293,5 +303,5 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
            glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, xl_n, xlm_n,
-           stail_n, w(valid, mn(xmin, x), xmin), pmax_n, f, z * 0.8, kind, S, s_raw, w(valid, x, math.nan), gap, t)
+           stail_n, w(valid, mn(xmin, x), xmin), pmax_n, gmax_n, f, z * 0.8, kind, S, s_raw, w(valid, x, math.nan), gap, t)
     return new, (S0_n, S1_n, V0_n, V1_n, C0_n, C1_n), score

@@ -91,3 +91,17 @@ def test_scores_are_calibrated_across_scales() -> None:
     a = _scores(s)
     b = _scores(synthetic.Synthetic(s.ts, s.values * 1000.0 + 5e4, s.kind, s.start, s.end))
     assert np.allclose(a, b, atol=0.02)
+
+
+def test_a_run_of_missing_readings_is_reported_as_it_grows_not_per_reading() -> None:
+    # a feed that keeps sending NaN for two days: the silence is news when it starts and when it
+    # doubles, so a threshold sees a handful of alarms, not one per missing reading
+    s = synthetic.make("none", seed=8, days=21)
+    v = s.values.copy()
+    a = int(0.8 * len(v))
+    v[a:a + 288] = np.nan
+    det = make_series_detector()
+    sc = np.array([det.score_one(t, x) for t, x in zip(s.ts.tolist(), v.tolist())])
+    high = np.nonzero(sc[a:a + 289] >= DEFAULT_THRESHOLD)[0]
+    assert 1 <= len(high) <= 4, high
+    assert high[0] < 12  # seen within two hours (10-minute readings)
