@@ -35,15 +35,20 @@ class CategoryRule:
     evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or
     one camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls.
     A count of 0 means "this source alone never suffices". Sensors count only when they raised an
-    operational alert themselves (unless `FusionConfig.trust_agreeing`). Supporting evidence (see
-    `Fuser.is_supporting`: rain, parked cars, everyday crowds, one-frame glimpses) joins an incident
-    and raises its confidence and severity, but never counts towards opening one.
+    operational alert themselves (unless `FusionConfig.trust_agreeing`) and, for `min_sensors`, when
+    their alert scores at least `sensor_score`. Supporting evidence (see `Fuser.is_supporting`: rain,
+    parked cars, everyday crowds, one-frame glimpses, calls the classifier is unsure of) joins an
+    incident and raises its confidence and severity, but never counts towards opening one.
     """
 
     window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
     rings: int = 1  # how far (in rings of neighbouring cells) evidence may be from the cluster's cells
     min_sources: int = 2
     min_sensors: int = 2
+    #: the score a sensor's alert must reach to count towards `min_sensors`: near-threshold drifts (the
+    #: tide backing up a drain, a slow regional PM2.5 swing, a rush-hour slowdown) are the everyday
+    #: nuisance, and two of them side by side are still no event; weaker alerts still count as a source
+    sensor_score: float = 0.0
     min_cameras: int = 2
     min_calls: int = 2
     #: one camera's object seen in this many frames (a persistent track) is enough on its own
@@ -53,17 +58,21 @@ class CategoryRule:
 
 
 DEFAULT_RULES: dict[str, CategoryRule] = {
-    "waterlogging": CategoryRule(window_s=3 * 3600),
+    # drains rise a centimetre or two with every tide and shower: two drains count only when both
+    # rose clearly (a real flood's drains score ~1.0; a tide's drift, ~0.5)
+    "waterlogging": CategoryRule(window_s=3 * 3600, sensor_score=0.9),
     # a pressure drop alone is as often a valve or a faulty gauge: it needs water seen or reported too
     "pipe_burst": CategoryRule(window_s=2 * 3600, min_sensors=0),
     # smoke drifts and cameras of the next street see it: two rings; smoke sensors alone (cooking,
     # nuisance puffs, faults) never open a fire: a camera or a caller must confirm it
     "fire": CategoryRule(window_s=3600, rings=2, min_sensors=0),
     # an episode spans a district and PM2.5 stations are sparse: cluster over 8 rings (~8 km); its sensors
-    # keep re-alerting while it lasts, so a 2 h gap means the episode is over
-    "air_pollution": CategoryRule(window_s=2 * 3600, rings=8),
-    # every rush hour slows some road sections: speed sensors alone need three
-    "traffic": CategoryRule(window_s=3600, min_sensors=3),
+    # keep re-alerting while it lasts, so a 2 h gap means the episode is over. PM2.5 swings with the
+    # weather and rush hours: stations count only on a clear rise. Calls alone never open one: a smell
+    # of burning is as often a fire (the fire's own incident) or a septic tank
+    "air_pollution": CategoryRule(window_s=2 * 3600, rings=8, sensor_score=0.9, min_calls=0),
+    # every rush hour slows some road sections: speed sensors alone need three, each clearly slowed
+    "traffic": CategoryRule(window_s=3600, min_sensors=3, sensor_score=0.9),
     # passenger counters swing with every train and event: counters alone never open a crowd incident
     "crowd": CategoryRule(window_s=3600, min_sensors=0, min_calls=3),
     # a tilted cover is one sensor, and so is a faulty one: tilt alone waits for a call or a camera
@@ -92,6 +101,10 @@ class FusionConfig:
     supporting_kinds: frozenset[str] = SUPPORTING_KINDS
     #: a video object seen in fewer frames than this is a glimpse: supporting only
     video_min_frames: int = 2
+    #: a hotline signal the classifier labelled with less probability than this is supporting only: an
+    #: unsure label (a septic-tank smell read as air pollution, loud dancing music as a crowd) is a
+    #: routine work order far more often than an incident
+    call_min_probability: float = 0.6
     #: count the neighbours a sensor alert says agree (`details.agreeing_sensors`) as sensors; off by
     #: default: only sensors that raised an operational alert themselves count as corroboration
     trust_agreeing: bool = False
@@ -154,6 +167,7 @@ class Support:
     frames: int = 0  # most frames of one (non-supporting) video object
     hotspot: bool = False  # a hotline hot-spot burst is among the evidence
     core_sources: int = 0  # independent sources with real (not only supporting) evidence
+    sensor_scores: tuple[float, ...] = ()  # best alert score of each counted sensor
 
 
 class Fuser:
@@ -401,11 +415,13 @@ class Fuser:
             return True
         if a.source == "video" and int(a.details.get("frames", len(a.message_ids)) or 0) < self.config.video_min_frames:
             return True
+        if a.source == "hotline" and "probability" in a.details:
+            return float(a.details["probability"] or 0.0) < self.config.call_min_probability
         return a.source == "sensor" and str(a.details.get("kind", a.details.get("sensor_kind", ""))) in \
             self.config.supporting_kinds
 
     def _support(self, cluster: _Cluster) -> Support:
-        sensors: set[str] = set()
+        sensors: dict[str, float] = {}
         cameras: set[str] = set()
         calls: set[str] = set()
         sources: set[str] = set()
@@ -420,9 +436,11 @@ class Fuser:
             core = True
             core_sources.add(a.source)
             if a.source == "sensor":
-                sensors.add(a.subject_id or a.alert_id)
+                sid = a.subject_id or a.alert_id
+                sensors[sid] = max(sensors.get(sid, 0.0), a.score)
                 if self.config.trust_agreeing and a.details.get("corroborated"):
-                    sensors.update(str(s) for s in a.details.get("agreeing_sensors", []) or [])
+                    for other in a.details.get("agreeing_sensors", []) or []:
+                        sensors[str(other)] = max(sensors.get(str(other), 0.0), a.score)
             elif a.source == "video":
                 cameras.add(a.subject_id or a.alert_id)
                 cameras.update(str(c) for c in a.details.get("cameras", []) or [])
@@ -431,7 +449,7 @@ class Fuser:
                 calls.update(a.message_ids or [a.alert_id])
                 hotspot = hotspot or bool(a.details.get("hotspot"))
         return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core,
-                       frames, hotspot, len(core_sources))
+                       frames, hotspot, len(core_sources), tuple(sensors[k] for k in sorted(sensors)))
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
@@ -439,7 +457,8 @@ class Fuser:
             return False  # supporting evidence alone (rain everywhere, parked cars) never opens an incident
         rule = self.config.rule(self._category(cluster))
         return ((rule.min_sources > 0 and s.core_sources >= rule.min_sources)
-                or (rule.min_sensors > 0 and s.sensors >= rule.min_sensors)
+                or (rule.min_sensors > 0
+                    and sum(x >= rule.sensor_score for x in s.sensor_scores) >= rule.min_sensors)
                 or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)
                 or (rule.min_frames > 0 and s.frames >= rule.min_frames)
                 or (rule.hotspot_opens and s.hotspot)

@@ -18,7 +18,7 @@ def grid_neighbours(cell: str) -> list[str]:
 
 
 def alert(aid: str, source: str = "sensor", category: str = "waterlogging", cell: str = "r010c010",
-          ts: float = T0, score: float = 0.8, severity: int = 2, subject: str | None = None,
+          ts: float = T0, score: float = 0.95, severity: int = 2, subject: str | None = None,
           ids: list[str] | None = None, kind: str = "operational", **details) -> Alert:
     return Alert(alert_id=aid, ts=ts, source=source, kind=kind, category=category, cell=cell, district="d1",
                  lat=23.1, lon=113.3, score=score, severity=severity, reason=f"{source} {aid}",
@@ -307,3 +307,35 @@ def test_smoke_sensors_alone_never_open_a_fire_but_a_confirming_call_does() -> N
     assert f.add(alert("smoke3", category="fire", cell="r011c011", ts=T0 + 40), T0 + 40) == []
     ups = f.add(alert("call1", source="hotline", category="fire", ts=T0 + 60), T0 + 60)
     assert len(ups) == 1 and ups[0].category == "fire" and set(ups[0].sources) == {"hotline", "sensor"}
+
+
+def test_near_threshold_sensors_side_by_side_do_not_open_but_a_clear_rise_does() -> None:
+    f = fuser()
+    assert f.add(alert("s1", score=0.5), T0) == []
+    assert f.add(alert("s2", cell="r010c011", score=0.55, ts=T0 + 30), T0 + 30) == []
+    assert f.incidents() == []
+    # one of them grows into a clear rise: still only one strong sensor
+    assert f.add(alert("s1", score=0.97, ids=["m-s1", "m-s1b"], ts=T0 + 60), T0 + 60) == []
+    ups = f.add(alert("s2", cell="r010c011", score=0.95, ids=["m-s2", "m-s2b"], ts=T0 + 90), T0 + 90)
+    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"s1", "s2"}
+    # a weak sensor still counts as a source next to a camera
+    g = fuser()
+    g.add(alert("s1", score=0.5), T0)
+    assert len(g.add(alert("v1", source="video", frames=2, ts=T0 + 10), T0 + 10)) == 1
+
+
+def test_calls_the_classifier_is_unsure_of_only_support() -> None:
+    f = fuser()
+    assert f.add(alert("h1", source="hotline", category="public_safety", ids=["c1", "c2", "c3"],
+                       probability=0.35), T0) == []
+    assert f.incidents() == []
+    assert len(f.add(alert("h2", source="hotline", category="public_safety", ids=["c4", "c5"],
+                           probability=0.9, ts=T0 + 5), T0 + 5)) == 1
+
+
+def test_air_pollution_calls_alone_never_open() -> None:
+    f = fuser()
+    assert f.add(alert("h1", source="hotline", category="air_pollution", ids=["c1", "c2", "c3"],
+                       probability=0.95), T0) == []
+    ups = f.add(alert("p1", category="air_pollution", cell="r011c012", ts=T0 + 60), T0 + 60)
+    assert len(ups) == 1 and ups[0].sources == ["sensor", "hotline"]
