@@ -11,7 +11,9 @@ Model (causal, O(1) per reading, no per-series tuning):
 - calibration: streaming 90% / 99% quantiles of |residual/scale| fit a stretched-exponential tail
   (log10 p = -(z/q90)^k, k from the two quantiles: ~1 Laplace, ~1.5 Gaussian, <1 heavier), so
   surprise is in decades of tail probability (-log10 p) and comparable across series (as SPOT /
-  peaks-over-threshold do). Consecutive same-side tail residuals add their surprises, discounted by
+  peaks-over-threshold do), then checked against how often this series has actually reached that
+  many decades (2/4/8/16/32-decade levels, slow moving averages): a spike the series makes every
+  fiftieth reading scores at most two decades above its observed frequency. Consecutive same-side tail residuals add their surprises, discounted by
   the learnt chance that one tail reading follows another (trending series are not rewarded).
 - other evidence, also in decades: level context (the current deseasonalised level against a
   long baseline, with its own quantiles, plus log10 of the mean excursion length: the onset of an
@@ -38,14 +40,15 @@ from typing import Any
 
 FIELDS = ("n", "tlast", "tmax", "dtm", "L", "sf", "ss", "B", "D", "q90", "q99", "xlast", "res",
           "acc", "krun", "zrun", "M", "racc", "glong", "rmax", "pi", "Dl", "l90", "l99", "xl", "xlm", "stail", "xmin", "pmax",
-          "gmax",
+          "gmax", "e2", "e4", "e8", "e16", "e32",
           # outputs kept for explain(): expected value, deviation in sigmas, kind code, surprise,
           # the raw value, the gap ratio and the timestamp of the reading
           "f", "sig", "kind", "S", "Sr", "xv", "gap", "ts")
 NF = len(FIELDS)
-NSTATE = 30  # the first NSTATE fields are model state, the rest are outputs
+NSTATE = 35  # the first NSTATE fields are model state, the rest are outputs
 INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0, "ss": 0.0, "B": 0.0,
         "D": 0.0, "q90": 2.3, "q99": 4.6, "xlast": 0.0, "res": 0.0, "acc": 0.0, "krun": 0.0, "zrun": 0.0, "M": 0.0, "racc": 0.0, "glong": 0.0, "rmax": 0.0, "pi": 0.1, "Dl": 0.0, "l90": 2.3, "l99": 4.6, "xl": 0.0, "xlm": 1.0, "stail": 1e9, "xmin": 1e300, "pmax": 0.0, "gmax": 0.0,
+        "e2": 0.0, "e4": 0.0, "e8": 0.0, "e16": 0.0, "e32": 0.0,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "Sr": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
 
@@ -97,8 +100,10 @@ class Params:
     gap_ratio: float = 4.0
     gap_slope: float = 1.0
     gap_long: float = 1.5
-    gap_decay: float = 0.995
+    gap_decay: float = 0.999  # a nightly closure is still routine the next night (0.995 forgot it by then)
     gap_cap: float = 12 * 3600.0
+    cal_rate: float = 0.001  # how fast the observed frequency of tail evidence is learnt
+    cal_margin: float = 2.0  # decades above the observed frequency a reading may still score
     gap_again: float = 2.0  # a silence is reported again when it has lasted this many times longer
 
     @property
@@ -138,6 +143,15 @@ class ScalarOps:
         return a if c else b
 
 
+def _observed_cap(xp: Any, v: Any, levels: tuple, margin: float) -> Any:
+    """Evidence `v` (decades) capped at `margin` decades above how often this series has reached
+    the highest level (2, 4, 8, 16, 32 decades) that `v` reaches; levels never reached cap nothing."""
+    w = xp.where
+    e = w(v >= 32.0, levels[4], w(v >= 16.0, levels[3], w(v >= 8.0, levels[2],
+                                                           w(v >= 4.0, levels[1], w(v >= 2.0, levels[0], 0.0)))))
+    return w(e > 0.0, xp.minimum(v, margin - xp.log10(xp.maximum(e, 1e-12))), v)
+
+
 def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, V1: Any, C0: Any, C1: Any,
          u: Any) -> tuple:
     """One reading per slot: returns (new fields in FIELDS order, (S0, S1, V0, V1, C0, C1), score).
@@ -148,7 +162,7 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
     """
-    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin, pmax, gmax) = s[:NSTATE]
+    (n, tlast, tmax, dtm, L, sf, ss, B, D, q90, q99, xlast, res, acc, krun, zrun, M, racc, glong, rmax, pi, Dl, l90, l99, xl, xlm, stail, xmin, pmax, gmax, e2, e4, e8, e16, e32) = s[:NSTATE]
     w, mx, mn, ab = xp.where, xp.maximum, xp.minimum, xp.abs
     valid = xp.isfinite(x)
     u0 = 1.0 - u
@@ -271,6 +285,20 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     s_pt = mx(s_pt, s_run)
     s_var = w(learn, s_var, 0.0)
     s_drift = w(learn, mx(s_drift, s_lvl * p.w_lvl), 0.0)
+    # empirical check of the tail model: eL is how often (a slow moving average) point evidence has
+    # reached L decades in this series (states such as drift are left out: a long episode is one
+    # event, not many readings). Where the model says 1e-16 but such readings come every
+    # fiftieth time (a load balancer's spikes, a CPU switching between levels, heavy-tailed counts),
+    # a reading is only as surprising as that observed frequency, plus a margin
+    upd_e = learn & warm
+    a_e = p.cal_rate
+    e2_n = w(upd_e, e2 + a_e * (w(s_pt >= 2.0, 1.0, 0.0) - e2), e2)
+    e4_n = w(upd_e, e4 + a_e * (w(s_pt >= 4.0, 1.0, 0.0) - e4), e4)
+    e8_n = w(upd_e, e8 + a_e * (w(s_pt >= 8.0, 1.0, 0.0) - e8), e8)
+    e16_n = w(upd_e, e16 + a_e * (w(s_pt >= 16.0, 1.0, 0.0) - e16), e16)
+    e32_n = w(upd_e, e32 + a_e * (w(s_pt >= 32.0, 1.0, 0.0) - e32), e32)
+    levels = (e2, e4, e8, e16, e32)
+    s_pt = _observed_cap(xp, s_pt, levels, p.cal_margin)
     # stuck, drift and variance are states, not events: report them when they reach a new high (one
     # more decade than last reported; stuck only until it is certain); the bar sinks slowly so a
     # lasting condition is re-reported now and then, not on every reading
@@ -303,5 +331,5 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     new = (w(valid, n + 1.0, n), w(valid, w(has, mx(tlast, t), t), tlast), mx(tmax, t), dtm_n, L_n,
            sf_n, ss_n, B_n, D_n, q90_n, q99_n, w(valid, x, xlast), res_n, acc_n, krun_n, zrun_n, M_n, racc_n,
            glong_n, rmax_n, pi_n, Dl_n, l90_n, l99_n, xl_n, xlm_n,
-           stail_n, w(valid, mn(xmin, x), xmin), pmax_n, gmax_n, f, z * 0.8, kind, S, s_raw, w(valid, x, math.nan), gap, t)
+           stail_n, w(valid, mn(xmin, x), xmin), pmax_n, gmax_n, e2_n, e4_n, e8_n, e16_n, e32_n, f, z * 0.8, kind, S, s_raw, w(valid, x, math.nan), gap, t)
     return new, (S0_n, S1_n, V0_n, V1_n, C0_n, C1_n), score

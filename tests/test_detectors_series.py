@@ -105,3 +105,25 @@ def test_a_run_of_missing_readings_is_reported_as_it_grows_not_per_reading() -> 
     high = np.nonzero(sc[a:a + 289] >= DEFAULT_THRESHOLD)[0]
     assert 1 <= len(high) <= 4, high
     assert high[0] < 12  # seen within two hours (10-minute readings)
+
+
+def _run(ts: np.ndarray, v: np.ndarray) -> np.ndarray:
+    det = make_series_detector()
+    return np.array([det.score_one(t, x) for t, x in zip(ts.tolist(), v.tolist())])
+
+
+def test_recurring_spikes_are_the_series_own_pattern_but_a_first_spike_is_news() -> None:
+    # a load balancer that spikes to 100 on 2% of readings: after a while, one more spike is no news
+    rng = np.random.default_rng(3)
+    n = 6000
+    ts = 1_700_000_000.0 + 300.0 * np.arange(n)
+    spikes = rng.random(n) < 0.02
+    v = np.where(spikes, 100.0, 5.0) + rng.normal(0, 0.5, n)
+    sc = _run(ts, v)
+    late = sc[n // 2:][spikes[n // 2:]]
+    assert np.mean(late >= DEFAULT_THRESHOLD) < 0.1, np.mean(late >= DEFAULT_THRESHOLD)
+    # the same series without its habit: its first spike scores in full
+    quiet = 5.0 + rng.normal(0, 0.5, n)
+    quiet[n // 2] = 100.0
+    assert _run(ts, quiet)[n // 2] >= 0.9
+

@@ -172,3 +172,65 @@ def injected(root: Path, seed: int = 2026) -> list[Series]:
             kinds.append(shape)
         out.append(Series("injected", name, ts, v, labels, kinds, "tune" if k % 2 == 0 else "heldout"))
     return out
+
+
+def _artificial_clean(name: str, ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    n = len(ts)
+    ph = 2 * math.pi * ((ts % 86400.0) / 86400.0)
+    shapes = {
+        "daily_no_noise": lambda: 50 + 20 * np.sin(ph),
+        "daily_small_noise": lambda: 50 + 20 * np.sin(ph) + rng.normal(0, 1, n),
+        "square_wave": lambda: np.where(np.sin(ph) > 0, 80.0, 20.0),
+        "flatline": lambda: np.full(n, 42.0),
+        "noisy": lambda: 50 + rng.normal(0, 10, n),
+        "counts": lambda: rng.poisson(3, n).astype(float),
+        "heavy_tail": lambda: 20 + 3 * rng.standard_t(3, n),
+        "lb_spikes": lambda: np.where(rng.random(n) < 0.02, 100.0, 5.0) + rng.normal(0, 0.5, n),
+        "cpu_levels": lambda: np.repeat(rng.choice([10.0, 10.0, 10.0, 30.0, 60.0], n // 50 + 1), 50)[:n]
+        + rng.normal(0, 0.3, n),
+    }
+    return shapes[name]()
+
+
+ARTIFICIAL = ("daily_no_noise", "daily_small_noise", "square_wave", "flatline", "noisy", "counts", "heavy_tail",
+              "lb_spikes", "cpu_levels")
+
+
+def artificial(seed: int = 7, step_s: float = 300.0, days: int = 14) -> list[Series]:
+    """Artificial series of the shapes real monitoring data has (noise-free cycles, square waves,
+    flat lines, counts, heavy tails, recurring spikes, a CPU switching levels), each once clean
+    (any detection is a false alarm) and once with an anomaly that breaks its own pattern: a
+    day's cycle jumping up or going flat, spikes growing denser or taller, a level never seen.
+    Needs no data files."""
+    rng = np.random.default_rng(seed)
+    n = int(days * 86400 / step_s)
+    ts = _local(2024, 5, 6) + step_s * np.arange(n)
+    per_day = int(86400 / step_s)
+    out = []
+    for k, name in enumerate(ARTIFICIAL):
+        out.append(Series("artificial", f"{name}-clean", ts, _artificial_clean(name, ts, rng), [], [],
+                          "tune" if k % 2 == 0 else "heldout"))
+        v = _artificial_clean(name, ts, rng)
+        at = int(rng.integers(int(0.55 * n), int(0.8 * n)))
+        end = at + per_day // 2
+        if name in ("daily_no_noise", "daily_small_noise", "square_wave"):
+            v[at:end] = v[at:end] * 1.5 if k % 2 else np.mean(v[at:end])  # a jump up / a flat stretch
+            kind = "pattern"
+        elif name == "lb_spikes":
+            v[at:end] = np.where(rng.random(end - at) < 0.2, 100.0, v[at:end])  # ten times denser
+            kind = "spike_density"
+        elif name == "cpu_levels":
+            v[at:end] = 90.0 + rng.normal(0, 0.3, end - at)  # a level it never ran at
+            kind = "level_shift"
+        elif name == "flatline":
+            v[at:] = 47.0
+            end = n - 1
+            kind = "level_shift"
+        else:
+            sd = float(np.std(v[:at]))
+            v[at:at + 3] += 6 * sd
+            end = at + 2
+            kind = "spike"
+        out.append(Series("artificial", f"{name}-anomaly", ts, v, [(float(ts[at]), float(ts[end]))], [kind],
+                          "heldout" if k % 2 == 0 else "tune"))
+    return out

@@ -209,7 +209,8 @@ def simulated(days: int = 10, n_sensors: int = 600, scenarios: int = 40, interva
 
 def load_all(root: Path | None, sets: list[str] | None = None) -> list[Series]:
     """Every labelled series; the real-data sets only when `root` (../shared/data/sensors) exists."""
-    want = set(sets or ["beijing_pm25", "aarhus_parking", "hangzhou_metro", "injected", "synthetic", "simulator"])
+    want = set(sets or ["beijing_pm25", "aarhus_parking", "hangzhou_metro", "injected", "artificial", "synthetic",
+                        "simulator"])
     out: list[Series] = []
     if root is not None and root.is_dir():
         if "beijing_pm25" in want:
@@ -222,6 +223,10 @@ def load_all(root: Path | None, sets: list[str] | None = None) -> list[Series]:
             from cityops.evaluation.detectors_injected import injected
 
             out += injected(root)
+    if "artificial" in want:
+        from cityops.evaluation.detectors_injected import artificial
+
+        out += artificial()
     if "synthetic" in want:
         out += synthetic_set()
     if "simulator" in want:
