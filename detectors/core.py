@@ -290,13 +290,12 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # event, not many readings). Where the model says 1e-16 but such readings come every
     # fiftieth time (a load balancer's spikes, a CPU switching between levels, heavy-tailed counts),
     # a reading is only as surprising as that observed frequency, plus a margin
-    upd_e = learn & warm
-    a_e = p.cal_rate
-    e2_n = w(upd_e, e2 + a_e * (w(s_pt >= 2.0, 1.0, 0.0) - e2), e2)
-    e4_n = w(upd_e, e4 + a_e * (w(s_pt >= 4.0, 1.0, 0.0) - e4), e4)
-    e8_n = w(upd_e, e8 + a_e * (w(s_pt >= 8.0, 1.0, 0.0) - e8), e8)
-    e16_n = w(upd_e, e16 + a_e * (w(s_pt >= 16.0, 1.0, 0.0) - e16), e16)
-    e32_n = w(upd_e, e32 + a_e * (w(s_pt >= 32.0, 1.0, 0.0) - e32), e32)
+    a_e = w(learn & warm, p.cal_rate, 0.0)
+    e2_n = e2 + a_e * ((s_pt >= 2.0) - e2)
+    e4_n = e4 + a_e * ((s_pt >= 4.0) - e4)
+    e8_n = e8 + a_e * ((s_pt >= 8.0) - e8)
+    e16_n = e16 + a_e * ((s_pt >= 16.0) - e16)
+    e32_n = e32 + a_e * ((s_pt >= 32.0) - e32)
     levels = (e2, e4, e8, e16, e32)
     s_pt = _observed_cap(xp, s_pt, levels, p.cal_margin)
     # stuck, drift and variance are states, not events: report them when they reach a new high (one
