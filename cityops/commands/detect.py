@@ -14,7 +14,7 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
         "detectors", help="windows-scored quality of the sensor anomaly detector vs a windowed Gaussian")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="the sensors data folder (../shared/data/sensors)")
     p.add_argument("--sets", nargs="*", default=None,
-                   help="beijing_pm25 aarhus_parking hangzhou_metro synthetic (default: all)")
+                   help="beijing_pm25 aarhus_parking hangzhou_metro injected artificial synthetic simulator (default: all)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a detector parameter (detectors.core.Params), for experiments")
     p.add_argument("--json", dest="json_out", default=None, help="write the results here")
