@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from cityops.cli import main
@@ -161,3 +162,64 @@ def test_recurring_issue_finder_dates_the_first_detection() -> None:
     issues = {i.place: i for i in find_recurring(msgs)}
     star = issues["星河花园"]
     assert star.messages == 12 and star.first_detected == "2019-04-11"
+
+
+def test_recency_weights_follow_a_reorganised_queue() -> None:
+    """The same title + type went to queue A for months, then to queue B: with times the newest routing
+    wins; without them the (older, larger) majority does."""
+    day = 86400.0
+    texts, labels, ctx, times = [], [], [], []
+    for i in range(120):
+        texts.append("street light out" + ("" if i % 3 else " please"))
+        ctx.append({"TYPE": "Street Light"})
+        old = i < 80
+        labels.append("A" if old else "B")
+        times.append(i * day if old else 200 * day + i * day)
+    for i in range(40):  # a second label so the fit is a real multi-class problem
+        texts.append("graffiti on the wall")
+        ctx.append({"TYPE": "Graffiti"})
+        labels.append("G")
+        times.append(i * 7 * day)
+    m = HotlineClassifier(context_columns=["TYPE"], self_training=False)
+    w = m.recency_weights(times, len(times))
+    assert w is not None and w.max() == 1.0 and w.min() < 0.1
+    assert m.recency_weights(None, 3) is None and m.recency_weights([None, None], 2) is None
+    recent = m.fit(texts, labels, ctx, times=times)
+    flat = HotlineClassifier(context_columns=["TYPE"], self_training=False, half_life_days=0).fit(texts, labels, ctx,
+                                                                                                 times=times)
+    assert recent.predict("street light out", {"TYPE": "Street Light"}).label == "B"
+    assert flat.predict("street light out", {"TYPE": "Street Light"}).label == "A"
+    with pytest.raises(ValueError):
+        m.recency_weights([1.0, 2.0], 3)
+
+
+def test_auto_options_pick_features_by_script_and_size() -> None:
+    zh, zl = synthetic(8)
+    m = HotlineClassifier(self_training=False).fit(zh, zl)
+    assert m._use_char and m._svm(np.asarray(zl, dtype=object)).class_weight is not None  # few-shot CJK
+    en = HotlineClassifier(context_columns=[f"c{i}" for i in range(5)], self_training=False, balance_below_rows=10)
+    rows = [f"pothole number {i % 7}" if i % 2 else f"graffiti tag {i % 5}" for i in range(40)]
+    en.fit(rows, ["p" if i % 2 else "g" for i in range(40)], [[str(i % 3)] * 5 for i in range(40)])
+    assert not en._use_char and not en._crosses  # English words, many context columns: no crosses
+    assert en._svm(np.asarray(["p", "g"] * 20, dtype=object)).class_weight is None  # above the size: unweighted
+    assert not any("&" in f for f in en._ctx.feature_names_)
+
+
+def test_cli_train_reads_the_time_column(tmp_path, capsys) -> None:
+    rows = ["CASE_ENQUIRY_ID,OPEN_DT,CASE_TITLE,TYPE,QUEUE"]
+    for i in range(60):
+        month = 1 + i // 20
+        kind = "Pothole" if i % 2 else "Graffiti"
+        rows.append(f"{i},2015-0{month}-1{i % 9} 10:00:00,{kind.lower()} on my street,{kind},Q_{kind}")
+    rows.append("99,not a time,pothole again,Pothole,Q_Pothole")
+    f = tmp_path / "b.csv"
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "m.model"
+    assert main(["hotline", "train", "--csv", str(f), "--text", "CASE_TITLE", "--context", "TYPE",
+                 "--label", "QUEUE", "--out", str(out)]) == 0
+    assert "by OPEN_DT" in capsys.readouterr().out
+    assert main(["hotline", "train", "--csv", str(f), "--text", "CASE_TITLE", "--label", "QUEUE",
+                 "--time", "none", "--out", str(out)]) == 0
+    assert "OPEN_DT" not in capsys.readouterr().out
+    assert main(["hotline", "train", "--csv", str(f), "--text", "CASE_TITLE", "--label", "QUEUE",
+                 "--time", "WHEN", "--out", str(out)]) == 2

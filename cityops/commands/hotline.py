@@ -35,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     text_cols, ctx_cols = split_cols(args.text), split_cols(args.context)
     if not text_cols:
         raise CsvError("--text needs at least one column name")
-    data = labelled_set(args.csv, text_cols, args.label, ctx_cols)
+    data = labelled_set(args.csv, text_cols, args.label, ctx_cols, time_col="" if args.time == "none" else args.time)
     data.report_skipped(args.csv)
     if len(data.labels) < 2:
         raise CsvError(f"{args.csv}: only {len(data.labels)} usable labelled row(s)")
@@ -46,13 +46,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         unlabelled += extra.texts
     model = HotlineClassifier(text_columns=text_cols, context_columns=ctx_cols, label_column=args.label,
                               threshold=args.threshold, self_training=not args.no_self_training)
-    model.fit(data.texts, data.labels, data.context if ctx_cols else None, unlabelled or None)
+    model.fit(data.texts, data.labels, data.context if ctx_cols else None, unlabelled or None,
+              times=data.times if data.time_column else None)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(model.to_bytes())
-    print(f"trained on {len(data.labels)} rows ({len(model.classes_)} labels, {len(unlabelled)} unlabelled) "
-          f"-> {out}")
+    print(f"trained on {len(data.labels)} rows ({len(model.classes_)} labels, {len(unlabelled)} unlabelled"
+          f"{f', newer rows weigh more by {data.time_column}' if data.time_column else ''}) -> {out}")
     return 0
+
+    header = read_header(path)
+    if spec != "auto":
+        if spec not in header:
+            raise CsvError(f"{path}: no time column {spec!r}")
+        fmt = next((m.time_format for m in MAPPINGS.values() if m.time == spec), "")
+        return spec, fmt
+    for m in MAPPINGS.values():
+        if m.time in header:
+            return m.time, m.time_format
+    return "", ""
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -198,6 +210,8 @@ def _register_tools(groups: dict) -> None:
                    "column(s); used for vocabulary and self-training (repeatable)")
     t.add_argument("--threshold", type=float, default=0.5, help="below this probability: needs a human")
     t.add_argument("--no-self-training", action="store_true")
+    t.add_argument("--time", default="auto", help="time column: newer rows weigh more (half-life 60 days); "
+                   "'auto' = a known export's (OPEN_DT, Created Date, 留言时间), 'none' = all rows equal")
     t.set_defaults(func=_guard(cmd_train))
 
     q = sub.add_parser("predict", help="classify one text")

@@ -2,12 +2,17 @@
 
 Chinese and English alike: character 1-3-gram TF-IDF (no segmentation service needed) plus word
 TF-IDF (jieba, whose dictionary ships in its wheel, for CJK text; a regex for the rest), computed on
-the joined text and again on each short field (a title), plus one-hot context columns and their
-pairwise crosses (type x district often decides a 311 queue). Unlabelled history is used twice: the
-vocabularies and IDF weights are fitted on it, and a self-training round adds the unlabelled texts
-the model separates most clearly. The model is a class-balanced linear SVM whose margins become
-probabilities through a softmax scale fitted on held-out rows. Pure computation: the CLI reads files;
-`to_bytes` / `from_bytes` carry the fitted model.
+the joined text and again on each short field (a title), plus one-hot context columns (optionally
+their pairwise crosses). Unlabelled history is used twice: the vocabularies and IDF weights are
+fitted on it, and a self-training round adds the unlabelled texts the model separates most clearly.
+The model is a linear SVM whose margins become probabilities through a softmax scale fitted on
+held-out rows. When the rows carry times, newer rows weigh more (a half-life in days): teams get
+reorganised, and a model judged on later months should follow the latest routing. Pure computation:
+the CLI reads files; `to_bytes` / `from_bytes` carry the fitted model.
+
+Measured on Boston 311 -> QUEUE (train Jan-Jun, test Jul-Aug; see `cityops evaluate hotline
+--boston`): class balancing, context crosses and char n-grams on short English titles each cost
+accuracy or minutes of training and gained nothing, so for non-CJK text the defaults leave them out.
 """
 
 from __future__ import annotations
@@ -85,7 +90,16 @@ class HotlineClassifier:
     threshold: float = 0.5  # below this probability a call is flagged for a human
     char_ngrams: tuple[int, int] = (1, 3)
     C: float = 0.5
-    class_weight: str | None = "balanced"  # "balanced", "sqrt" (tempered) or None
+    # "balanced", "sqrt" (tempered) or None. Balancing a skewed 140-queue problem over-predicts rare
+    # queues (Boston Jul-Aug accuracy fell); "auto" balances only small training sets (few-shot labels).
+    class_weight: str | None = "auto"
+    balance_below_rows: int = 2000
+    half_life_days: float = 60.0  # recency weight of a row when times are given (0 = all rows equal)
+    # "auto": char n-grams for CJK text (no spaces to split words on), words alone otherwise.
+    char_features: bool | str = "auto"
+    # Pairwise crosses of context columns: "none", "pairs", or "auto" (pairs when at most 3 columns;
+    # with 8 Boston columns the crosses multiply features, slow the solver and memorise rare places).
+    context_crosses: str = "auto"
     self_training: bool = True
     pseudo_per_class: int = 100
     word_features: bool = True  # jieba words on top of char n-grams; off = about 4x faster prediction
@@ -111,7 +125,10 @@ class HotlineClassifier:
             else:
                 items = [(c, str(v or "")) for c, v in zip(self.context_columns, ctx)]
             d = {f"{c}={v}": 1.0 for c, v in items if v}
-            # Pairwise crosses: a queue often depends on type AND place together.
+            if not getattr(self, "_crosses", True):  # models saved before the option always crossed
+                out.append(d)
+                continue
+            # Pairwise crosses: a label may depend on two columns together in a non-additive way.
             for i in range(len(items)):
                 for j in range(i + 1, len(items)):
                     if items[i][1] and items[j][1]:
@@ -149,13 +166,16 @@ class HotlineClassifier:
                                    dtype=np.float32)
             word = TfidfVectorizer(analyzer=word_tokens, sublinear_tf=True, min_df=2,
                                    max_features=self.max_features, dtype=np.float32)
+            use_char = self._use_char
+            use_word = self.word_features or not use_char
             try:
-                char.fit(view)
-                if self.word_features:
+                if use_char:
+                    char.fit(view)
+                if use_word:
                     word.fit(view)
             except ValueError:  # a view with no token seen twice (tiny training sets): leave it out
                 continue
-            self._vectorizers.append((k, char, word if self.word_features else None))
+            self._vectorizers.append((k, char if use_char else None, word if use_word else None))
         if not self._vectorizers:
             raise ValueError("texts have no usable characters or words")
         self._ctx = DictVectorizer(dtype=np.float32)
@@ -165,7 +185,8 @@ class HotlineClassifier:
         views = self._text_views(fields)
         blocks = []
         for k, char, word in self._vectorizers:
-            blocks.append(char.transform(views[k]))
+            if char is not None:
+                blocks.append(char.transform(views[k]))
             if word is not None:
                 blocks.append(word.transform(views[k]))
         blocks.append(self._ctx.transform(ctx))
@@ -174,15 +195,19 @@ class HotlineClassifier:
     # -- training ------------------------------------------------------------------------------
     def _svm(self, y: np.ndarray) -> LinearSVC:
         weights = None
-        if self.class_weight in ("balanced", "sqrt"):
+        mode = self.class_weight
+        if mode == "auto":
+            mode = "balanced" if len(y) < self.balance_below_rows else None
+        if mode in ("balanced", "sqrt"):
             labels, counts = np.unique(y, return_counts=True)
             w = len(y) / (len(labels) * counts)
             # "sqrt" tempers the weight of very rare classes: with 100+ classes, full balancing makes
             # a 1-example queue weigh as much as thousands of rows (slow to fit, and it over-predicts it).
-            weights = dict(zip(labels, np.sqrt(w) if self.class_weight == "sqrt" else w))
+            weights = dict(zip(labels, np.sqrt(w) if mode == "sqrt" else w))
         return LinearSVC(C=self.C, class_weight=weights, max_iter=self.max_iter)
 
-    def _fit_temperature(self, x: sp.csr_matrix, y: np.ndarray, classes: np.ndarray) -> float:
+    def _fit_temperature(self, x: sp.csr_matrix, y: np.ndarray, classes: np.ndarray,
+                         weight: np.ndarray | None = None) -> float:
         """Scale a of softmax(a * margin), chosen by held-out log-loss (one scalar: robust with rare classes)."""
         n = x.shape[0]
         if n < 30 or self.calibration_rows <= 0:
@@ -196,7 +221,7 @@ class HotlineClassifier:
             train = np.concatenate([folds[j] for j in range(3) if j != i])
             if len(set(y[train])) < 2:
                 continue
-            m = self._svm(y[train]).fit(x[train], y[train])
+            m = self._svm(y[train]).fit(x[train], y[train], sample_weight=None if weight is None else weight[train])
             dec = np.full((len(test), len(classes)), -5.0)
             cols = np.searchsorted(classes, m.classes_)
             d = m.decision_function(x[test])
@@ -216,15 +241,29 @@ class HotlineClassifier:
         return best_a
 
     def fit(self, texts: Sequence[TextIn], labels: Sequence[str], context: Iterable[Context] | None = None,
-            unlabelled: Sequence[TextIn] | None = None) -> "HotlineClassifier":
+            unlabelled: Sequence[TextIn] | None = None,
+            times: Sequence[float | None] | None = None) -> "HotlineClassifier":
+        """Train on labelled texts (a string, or one string per text column), their context rows
+        (a mapping or a sequence in `context_columns` order), unlabelled history, and optionally each
+        row's time (epoch seconds; None = unknown, weighed as the oldest row) for recency weights."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return self._fit(texts, labels, context, unlabelled)
+            return self._fit(texts, labels, context, unlabelled, times)
 
-    def _fit(self, texts: Sequence[TextIn], labels: Sequence[str], context: Iterable[Context] | None = None,
-             unlabelled: Sequence[TextIn] | None = None) -> "HotlineClassifier":
-        """Train on labelled texts (a string, or one string per text column), their context rows
-        (a mapping or a sequence in `context_columns` order) and unlabelled history."""
+    def recency_weights(self, times: Sequence[float | None] | None, n: int) -> np.ndarray | None:
+        """0.5 ** (age / half-life), age in days before the newest row; None when there is nothing to weigh."""
+        if times is None or self.half_life_days <= 0:
+            return None
+        t = np.asarray([np.nan if v is None else float(v) for v in times], dtype=float)
+        if len(t) != n:
+            raise ValueError(f"{len(t)} times for {n} texts")
+        if not np.isfinite(t).any():
+            return None
+        t[~np.isfinite(t)] = np.nanmin(t)
+        return 0.5 ** ((t.max() - t) / 86400.0 / self.half_life_days)
+
+    def _fit(self, texts: Sequence[TextIn], labels: Sequence[str], context: Iterable[Context] | None,
+             unlabelled: Sequence[TextIn] | None, times: Sequence[float | None] | None) -> "HotlineClassifier":
         fields = self._fields(texts)
         y = np.asarray([str(v) for v in labels], dtype=object)
         if len(fields) != len(y):
@@ -232,15 +271,23 @@ class HotlineClassifier:
         if len(fields) < 2 or len(set(y)) < 2:
             raise ValueError("need at least two labelled rows and two distinct labels")
         unl = [f for f in self._fields(unlabelled or []) if any(v.strip() for v in f)]
+        weight = self.recency_weights(times, len(fields))
+        self._use_char = (self.char_features if isinstance(self.char_features, bool)
+                          else any(_CJK.search(v) for f in fields[:2000] for v in f))
+        self._crosses = (self.context_crosses == "pairs"
+                         or (self.context_crosses == "auto" and len(self.context_columns) <= 3))
         ctx = self._context_dicts(context, len(fields))
         self._fit_features(fields, unl, ctx)
         x = self._features(fields, ctx)
-        self._model = self._svm(y).fit(x, y)
+        self._model = self._svm(y).fit(x, y, sample_weight=weight)
         if self.self_training and unl:
+            n = x.shape[0]
             x, y = self._self_train(x, y, unl)
-            self._model = self._svm(y).fit(x, y)
+            if weight is not None:  # pseudo-labelled rows count as the newest: they are today's archive
+                weight = np.concatenate([weight, np.ones(x.shape[0] - n)])
+            self._model = self._svm(y).fit(x, y, sample_weight=weight)
         self.classes_ = np.asarray(sorted(set(y)), dtype=object)
-        self._scale = self._fit_temperature(x, y, self.classes_)
+        self._scale = self._fit_temperature(x, y, self.classes_, weight)
         self._fitted = True
         return self
 
