@@ -43,7 +43,9 @@ class LabelledSet:
     def report_skipped(self, path: str | Path) -> None:
         for reason, rows in self.skipped.items():
             head = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
-            log.warning("%s: %d row(s) left out, %s: rows %s", path, len(rows), reason, head)
+            kept = reason.startswith("kept")  # a usable row with a flaw (an unreadable time), not dropped
+            log.warning("%s: %d row(s) %s: rows %s", path, len(rows),
+                        reason if kept else f"left out, {reason}", head)
 
 
 def split_cols(spec: str | None) -> list[str]:
@@ -104,6 +106,6 @@ def labelled_set(path: str | Path, text_cols: list[str], label_col: str | None,
         if out.time_column:
             t = parse_time(row.get(out.time_column) or "", fmt)
             if t is None:
-                out.skipped.setdefault(f"unreadable {out.time_column} (weighed as the oldest)", []).append(n)
+                out.skipped.setdefault(f"kept, unreadable {out.time_column} weighed as the oldest", []).append(n)
             out.times.append(t)
     return out

@@ -92,12 +92,12 @@ def format_boston(res: dict) -> str:
     """The split's headline table: the model vs the plain baseline, then the model's detail."""
     lines = [f"Boston 311 CASE_TITLE + context -> QUEUE, train {res['train_months']} ({res['train_rows']} rows), "
              f"test {res['test_months']} ({res['rows']} rows)",
-             f"  {'model':<44} {'accuracy':>8} {'macro-F1':>8} {'fit s':>7}",
-             f"  {'HotlineClassifier (as hotline train builds it)':<44} {res['accuracy']:>8.4f} "
+             f"  {'model':<48} {'accuracy':>8} {'macro-F1':>8} {'fit s':>7}",
+             f"  {'HotlineClassifier (as hotline train builds it)':<48} {res['accuracy']:>8.4f} "
              f"{res['macro_f1']:>8.4f} {res['fit_seconds']:>7.1f}"]
     if "plain_baseline" in res:
         b = res["plain_baseline"]
-        lines.append(f"  {'plain baseline (title words + one-hot place)':<44} {b['accuracy']:>8.4f} "
+        lines.append(f"  {'plain baseline (title words + one-hot place)':<48} {b['accuracy']:>8.4f} "
                      f"{b['macro_f1']:>8.4f} {b['fit_seconds']:>7.1f}")
     lines.append(f"  bar: accuracy >= 0.88 (aim 0.92) -> {'met' if res['accuracy'] >= 0.88 else 'NOT met'}")
     return "\n".join(lines) + "\n\n" + format_report("detail", res)
