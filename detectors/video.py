@@ -69,6 +69,9 @@ class VideoConfig:
     crowd_critical: int = 500  # a crowd this large is severe on its own
     #: a crowd smaller than this is everyday life (a metro exit at rush hour): evidence only next to other sources
     crowd_alert_count: int = 200
+    #: ... unless it stays in view this long: an everyday crowd clears within a train interval or two,
+    #: a crowd that does not move on is the beginning of a surge
+    crowd_persist_s: float = 180.0
     #: types that support an incident but never open one alone (a parked car is not a jam)
     supporting_types: frozenset[str] = frozenset({"illegal_parking"})
     #: frames closer than this belong to one burst; silence is judged on bursts (tracks), not frames
@@ -312,7 +315,8 @@ class VideoStage:
         reason = (f"camera {first.name or first.camera_id} sees {what} (confidence {obj.confidence:.2f}{extra}; "
                   f"{len(obj.event_ids)} frame{'s' * (len(obj.event_ids) != 1)}, {k} camera{'s' * (k != 1)})")
         supporting = obj.type in self.config.supporting_types or (
-            obj.type == "crowd" and (obj.count or 0) < self.config.crowd_alert_count)
+            obj.type == "crowd" and (obj.count or 0) < self.config.crowd_alert_count
+            and obj.last_ts - obj.first_ts < self.config.crowd_persist_s)
         return Alert(
             alert_id=obj.alert_id, ts=obj.last_ts, source="video", kind="operational",
             category=CATEGORY_OF_TYPE.get(obj.type, "other"), cell=first.cell, district=first.district,

@@ -146,3 +146,14 @@ def test_parked_cars_and_small_crowds_are_supporting_only() -> None:
     small = s.process([ev("c1", "a", T0 + 1, type_="crowd", count=80)], T0 + 1)[0]
     big = s.process([ev("c2", "a", T0 + 2, type_="crowd", count=400, track="t9")], T0 + 2)[0]
     assert park.details["supporting"] and small.details["supporting"] and not big.details["supporting"]
+
+
+def test_a_small_crowd_that_stays_in_view_is_no_longer_only_supporting() -> None:
+    s = stage(cam("a"))
+    first = s.process([ev("c1", "a", T0, type_="crowd", count=120, track="t1")], T0)[0]
+    assert first.details["supporting"]
+    later = []
+    for k in range(1, 8):  # the same track, one frame every 30 s: 210 s in view
+        later += s.process([ev(f"c1-{k}", "a", T0 + 30 * k, type_="crowd", count=120, track="t1")], T0 + 30 * k)
+    assert later and later[-1].alert_id == first.alert_id and not later[-1].details["supporting"]
+    assert all(a.details["supporting"] for a in later if a.ts - T0 < 180)
