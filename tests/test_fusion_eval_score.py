@@ -128,3 +128,9 @@ def test_ticks_split_a_step_by_reading_interval_in_time_order() -> None:
     assert [(len(r), len(v), len(c)) for r, v, c in slots] == [(1, 0, 1), (1, 1, 0)]
     assert sum(len(r) for r, _, _ in slots) == 2 and sum(len(v) for _, v, _ in slots) == 1
     assert slots[0][2][0].call_id == "h" and slots[-1][1][0].event_id == "v"
+
+
+def test_false_incidents_are_broken_down_by_what_opened_them(report: dict) -> None:
+    # D, F, G are unmatched (H is charged to its quiet period); every test update opened on a sensor
+    assert report["run"]["false_by_opening"] == {"fire: sensor": 2, "traffic: sensor": 1}
+    assert "unmatched incidents by what opened them: fire: sensor 2, traffic: sensor 1" in table(report)

@@ -60,6 +60,8 @@ class IncidentTrack:
     subjects: set[str] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
     revisions: int = 0
+    #: the sources of the first update: what the incident opened on (the tuning question for false ones)
+    opened_on: tuple[str, ...] = ()
 
 
 def collect(updates: Iterable[IncidentUpdate]) -> dict[str, IncidentTrack]:
@@ -68,7 +70,8 @@ def collect(updates: Iterable[IncidentUpdate]) -> dict[str, IncidentTrack]:
     for u in updates:
         t = out.get(u.incident_id)
         if t is None:
-            t = out[u.incident_id] = IncidentTrack(u.incident_id, u.ts, u.opened_at, u.category, u.cell)
+            t = out[u.incident_id] = IncidentTrack(u.incident_id, u.ts, u.opened_at, u.category, u.cell,
+                                                   opened_on=tuple(u.sources))
         if u.revision >= t.revisions:
             t.category, t.cell, t.revisions = u.category, u.cell, u.revision
         t.first_seen = min(t.first_seen, u.ts)
@@ -216,8 +219,18 @@ def score(truths: list[ScenarioTruth], updates: Iterable[IncidentUpdate],
         "overall": overall, "by_type": by_type, "operator_load": operator_load(incidents, t0, t1),
         "run": {"t0": t0, "t1": t1, "days": days, "sensors": n_sensors, "slack_s": slack_s,
                 "unmatched_by_category": {c: sum(1 for i in asg.unmatched if incidents[i].category == c)
-                                          for c in sorted({incidents[i].category for i in asg.unmatched})}},
+                                          for c in sorted({incidents[i].category for i in asg.unmatched})},
+                "false_by_opening": false_by_opening(incidents, asg.unmatched)},
     }
+
+
+def false_by_opening(incidents: dict[str, IncidentTrack], unmatched: Iterable[str]) -> dict[str, int]:
+    """Unmatched incidents counted by "category: sources it opened on" (e.g. "waterlogging: sensor")."""
+    out: dict[str, int] = defaultdict(int)
+    for iid in unmatched:
+        inc = incidents[iid]
+        out[f"{inc.category}: {'+'.join(inc.opened_on) or '-'}"] += 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _f(v: Any, pct: bool = False) -> str:
@@ -249,6 +262,9 @@ def table(report: dict[str, Any]) -> str:
     bands = report["overall"]["recall_by_band"]
     lines.append("recall by strength band: " + ", ".join(
         f"{b} {_f(bands[b]['recall'], True)} ({bands[b]['detected']}/{bands[b]['n']})" for b in BANDS))
+    if report["run"].get("false_by_opening"):
+        lines.append("unmatched incidents by what opened them: " + ", ".join(
+            f"{k} {n}" for k, n in report["run"]["false_by_opening"].items()))
     if report["run"].get("unmatched_by_category"):
         lines.append("unmatched incidents by category: " + ", ".join(
             f"{c} {n}" for c, n in report["run"]["unmatched_by_category"].items()))
