@@ -180,13 +180,15 @@ def test_recency_weights_follow_a_reorganised_queue() -> None:
         ctx.append({"TYPE": "Graffiti"})
         labels.append("G")
         times.append(i * 7 * day)
-    m = HotlineClassifier(context_columns=["TYPE"], self_training=False)
+    m = HotlineClassifier(context_columns=["TYPE"], self_training=False, recency_min_rows=100)
     w = m.recency_weights(times, len(times))
     assert w is not None and w.max() == 1.0 and w.min() < 0.1
     assert m.recency_weights(None, 3) is None and m.recency_weights([None, None], 2) is None
     recent = m.fit(texts, labels, ctx, times=times)
     flat = HotlineClassifier(context_columns=["TYPE"], self_training=False, half_life_days=0).fit(texts, labels, ctx,
                                                                                                  times=times)
+    few_shot = HotlineClassifier(context_columns=["TYPE"], self_training=False)  # 160 rows < 2,000: no recency
+    assert few_shot.recency_weights(times, len(times)) is None
     assert recent.predict("street light out", {"TYPE": "Street Light"}).label == "B"
     assert flat.predict("street light out", {"TYPE": "Street Light"}).label == "A"
     with pytest.raises(ValueError):
@@ -206,14 +208,18 @@ def test_auto_options_pick_features_by_script_and_size() -> None:
 
 
 def test_cli_train_reads_the_time_column(tmp_path, capsys) -> None:
+    from cityops.evaluation.hotline_io import labelled_set
+
     rows = ["CASE_ENQUIRY_ID,OPEN_DT,CASE_TITLE,TYPE,QUEUE"]
-    for i in range(60):
-        month = 1 + i // 20
+    for i in range(2100):  # recency needs 2,000 rows (below that every row keeps full weight)
+        month = 1 + i // 700
         kind = "Pothole" if i % 2 else "Graffiti"
         rows.append(f"{i},2015-0{month}-1{i % 9} 10:00:00,{kind.lower()} on my street,{kind},Q_{kind}")
     rows.append("99,not a time,pothole again,Pothole,Q_Pothole")
     f = tmp_path / "b.csv"
     f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = labelled_set(f, ["CASE_TITLE"], "QUEUE", time_col="auto")
+    assert data.time_column == "OPEN_DT" and data.times[0] < data.times[-2] and data.times[-1] is None
     out = tmp_path / "m.model"
     assert main(["hotline", "train", "--csv", str(f), "--text", "CASE_TITLE", "--context", "TYPE",
                  "--label", "QUEUE", "--out", str(out)]) == 0

@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(model.to_bytes())
     print(f"trained on {len(data.labels)} rows ({len(model.classes_)} labels, {len(unlabelled)} unlabelled"
-          f"{f', newer rows weigh more by {data.time_column}' if data.time_column else ''}) -> {out}")
+          f"{f', newer rows weigh more by {data.time_column}' if model.recency_weighted_ else ''}) -> {out}")
     return 0
 
     header = read_header(path)

@@ -95,6 +95,9 @@ class HotlineClassifier:
     class_weight: str | None = "auto"
     balance_below_rows: int = 2000
     half_life_days: float = 60.0  # recency weight of a row when times are given (0 = all rows equal)
+    # Few-shot sets keep every row at full weight: 298 Teddy Cup rows span nine years, and a topic
+    # label (unlike a team's queue) does not get reorganised.
+    recency_min_rows: int = 2000
     # "auto": char n-grams for CJK text (no spaces to split words on), words alone otherwise.
     char_features: bool | str = "auto"
     # Pairwise crosses of context columns: "none", "pairs", or "auto" (pairs when at most 3 columns;
@@ -252,11 +255,13 @@ class HotlineClassifier:
 
     def recency_weights(self, times: Sequence[float | None] | None, n: int) -> np.ndarray | None:
         """0.5 ** (age / half-life), age in days before the newest row; None when there is nothing to weigh."""
-        if times is None or self.half_life_days <= 0:
+        if times is None:
+            return None
+        if len(times) != n:
+            raise ValueError(f"{len(times)} times for {n} texts")
+        if self.half_life_days <= 0 or n < self.recency_min_rows:
             return None
         t = np.asarray([np.nan if v is None else float(v) for v in times], dtype=float)
-        if len(t) != n:
-            raise ValueError(f"{len(t)} times for {n} texts")
         if not np.isfinite(t).any():
             return None
         t[~np.isfinite(t)] = np.nanmin(t)
@@ -272,6 +277,7 @@ class HotlineClassifier:
             raise ValueError("need at least two labelled rows and two distinct labels")
         unl = [f for f in self._fields(unlabelled or []) if any(v.strip() for v in f)]
         weight = self.recency_weights(times, len(fields))
+        self.recency_weighted_ = weight is not None
         self._use_char = (self.char_features if isinstance(self.char_features, bool)
                           else any(_CJK.search(v) for f in fields[:2000] for v in f))
         self._crosses = (self.context_crosses == "pairs"
