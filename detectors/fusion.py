@@ -263,7 +263,11 @@ class Fuser:
         return any(category in group and cats & set(group) for group in self.config.affinity)
 
     def _window(self, category: str, cluster: _Cluster) -> float:
-        return max([self.config.rule(category).window_s] + [self.config.rule(c).window_s for c in cluster.categories])
+        windows = [self.config.rule(category).window_s] + [self.config.rule(c).window_s for c in cluster.categories]
+        # evidence of the cluster's own kind may join within the longest window; an affine kind
+        # (standing water next to a pipe burst) only within the shortest, so an incident gone
+        # quiet for hours does not swallow the next event at the same place
+        return max(windows) if category in cluster.categories else min(windows)
 
     def _reach(self, cluster: _Cluster) -> tuple[set[str], float, float, str]:
         """Where and when a cluster is: its real evidence only (supporting evidence never stretches it),

@@ -102,6 +102,23 @@ def test_other_category_does_not_join_but_affine_does() -> None:
     assert ups[0].incident_id == inc.incident_id and ups[0].category == "pipe_burst"
 
 
+def test_affine_evidence_joins_only_within_the_shorter_window() -> None:
+    # a pipe burst (2 h window) gone quiet for 2.5 h does not swallow standing water (3 h window) at
+    # the same place: that is a new event; the water's own kind still joins within its 3 h
+    f = fuser()
+    f.add(alert("p1", category="pipe_burst", source="video", frames=5, camera_id="c1"), T0)
+    burst = f.add(alert("p2", category="pipe_burst", source="hotline"), T0 + 1)[0]
+    later = T0 + 2.5 * 3600
+    ups = f.add(alert("w1", source="hotline", ts=later), later)
+    assert all(u.incident_id != burst.incident_id for u in ups)
+    assert f.where("w1") != f.where("p1")
+    g = fuser()
+    g.add(alert("s1"), T0)
+    flood = g.add(alert("s2"), T0 + 1)[0]
+    ups = g.add(alert("s3", ts=later), later)
+    assert ups and ups[0].incident_id == flood.incident_id
+
+
 def test_reemitted_alert_updates_evidence_not_duplicates() -> None:
     f = fuser()
     f.add(alert("s1"), T0)
