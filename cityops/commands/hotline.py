@@ -55,17 +55,6 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{f', newer rows weigh more by {data.time_column}' if model.recency_weighted_ else ''}) -> {out}")
     return 0
 
-    header = read_header(path)
-    if spec != "auto":
-        if spec not in header:
-            raise CsvError(f"{path}: no time column {spec!r}")
-        fmt = next((m.time_format for m in MAPPINGS.values() if m.time == spec), "")
-        return spec, fmt
-    for m in MAPPINGS.values():
-        if m.time in header:
-            return m.time, m.time_format
-    return "", ""
-
 
 def cmd_predict(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
