@@ -160,14 +160,17 @@ class Support:
     """What a cluster's evidence amounts to: independent sources and distinct signals per source."""
 
     sources: tuple[str, ...]
-    sensors: int
+    sensor_scores: tuple[float, ...]  # best alert score of each counted sensor
     cameras: int
     calls: int
     core: bool = True  # some evidence is more than supporting
     frames: int = 0  # most frames of one (non-supporting) video object
     hotspot: bool = False  # a hotline hot-spot burst is among the evidence
     core_sources: int = 0  # independent sources with real (not only supporting) evidence
-    sensor_scores: tuple[float, ...] = ()  # best alert score of each counted sensor
+
+    @property
+    def sensors(self) -> int:
+        return len(self.sensor_scores)
 
 
 class Fuser:
@@ -452,8 +455,8 @@ class Fuser:
             else:
                 calls.update(a.message_ids or [a.alert_id])
                 hotspot = hotspot or bool(a.details.get("hotspot"))
-        return Support(tuple(s for s in SOURCES_ORDER if s in sources), len(sensors), len(cameras), len(calls), core,
-                       frames, hotspot, len(core_sources), tuple(sensors[k] for k in sorted(sensors)))
+        return Support(tuple(s for s in SOURCES_ORDER if s in sources), tuple(sensors[k] for k in sorted(sensors)),
+                       len(cameras), len(calls), core, frames, hotspot, len(core_sources))
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
