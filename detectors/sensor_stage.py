@@ -60,6 +60,7 @@ class Episode:
     message_ids: list[str] = field(default_factory=list)
     agreeing: list[str] = field(default_factory=list)
     isolated: bool = False  # maintenance only because neighbours disagreed (can be upgraded)
+    eventish: bool = False  # the latest reading moved in the kind's event direction
 
 
 class SensorStage:
@@ -153,6 +154,7 @@ class SensorStage:
         ep = self._episode(r.sensor_id, r.ts, akind, kind, atype, score, severity, isolated, corr.agreeing)
         if ep is None:
             return upgrades
+        ep.eventish = eventish
         ep.message_ids.append(f"{r.sensor_id}@{r.ts}")
         del ep.message_ids[:-MAX_MESSAGE_IDS]
         return [self._alert(info, ep, r.ts, explanation, impossible)] + upgrades
@@ -219,7 +221,7 @@ class SensorStage:
                      "anomaly_type": ep.anomaly_type, "value": _num(e.get("value")),
                      "expected": _num(e.get("expected")), "deviation_sigma": _num(e.get("deviation_sigma")),
                      "sensor_kind": kind, "unit": unit, "episode_start": ep.start,
-                     "isolated": ep.isolated})
+                     "isolated": ep.isolated, "event_category": _event_category(kind, ep)})
 
     def _words(self, kind: str, unit: str, e: dict[str, Any], impossible: bool) -> str:
         if impossible:
@@ -277,6 +279,17 @@ def _num(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def _event_category(kind: str, ep: Episode) -> str | None:
+    """The incident an isolated rise would mean if something else confirmed it (fusion decides), else None.
+
+    Only for an isolated episode in the event direction that no fault signature explains: a stuck,
+    noisy, silent or impossible sensor is a fault whatever else happens nearby.
+    """
+    if ep.kind != "maintenance" or not ep.isolated or not ep.eventish or ep.anomaly_type in FAULT_TYPES | {"impossible"}:
+        return None
+    return CATEGORY.get(kind)
 
 
 def _severity(score: float, akind: str, n_agree: int, impossible: bool) -> int:

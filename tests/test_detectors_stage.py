@@ -143,3 +143,14 @@ def test_isolated_episode_is_upgraded_when_a_neighbour_confirms_it() -> None:
     up = by_id[first[0].alert_id]
     assert up.kind == "operational" and up.category == "waterlogging" and "wl1" in up.details["agreeing_sensors"]
     assert any(a.subject_id == "wl1" and a.kind == "operational" for a in later)
+
+
+def test_isolated_rise_names_the_incident_it_would_mean_a_dip_does_not() -> None:
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    up = run(stage, ids, 1, bump=lambda i, k: 1.5 if i == 0 else 0.0, start=WARM, seed=1)
+    assert [a.kind for a in up] == ["maintenance"] and up[0].details["event_category"] == "waterlogging"
+    stage, ids = make_stage()
+    run(stage, ids, WARM)
+    down = run(stage, ids, 1, bump=lambda i, k: -1.5 if i == 0 else 0.0, start=WARM, seed=1)
+    assert [a.kind for a in down] == ["maintenance"] and down[0].details["event_category"] is None

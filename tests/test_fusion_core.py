@@ -356,3 +356,42 @@ def test_air_pollution_calls_alone_never_open() -> None:
                        probability=0.95), T0) == []
     ups = f.add(alert("p1", category="air_pollution", cell="r011c012", ts=T0 + 60), T0 + 60)
     assert len(ups) == 1 and ups[0].sources == ["sensor", "hotline"]
+
+
+def test_one_clear_drain_opens_only_beside_pouring_rain_gauges() -> None:
+    f = fuser()
+    assert f.add(alert("wl1", score=0.97, sensor_kind="water_level"), T0) == []
+    assert f.incidents() == []  # one drain alone: a tide, a blockage or a fault
+    ups = f.add(alert("rain1", cell="r010c011", ts=T0 + 60, sensor_kind="rainfall"), T0 + 60)
+    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"wl1", "rain1"}
+    g = fuser()
+    g.add(alert("wl1", score=0.6, sensor_kind="water_level"), T0)  # a near-threshold drift stays pending
+    assert g.add(alert("rain1", cell="r010c011", ts=T0 + 60, sensor_kind="rainfall"), T0 + 60) == []
+
+
+def test_three_fairly_clear_pm25_stations_open_two_do_not() -> None:
+    f = fuser()
+    for i, cell in enumerate(("r010c010", "r012c013")):
+        assert f.add(alert(f"p{i}", category="air_pollution", cell=cell, score=0.82, ts=T0 + i), T0 + i) == []
+    ups = f.add(alert("p2", category="air_pollution", cell="r014c011", score=0.83, ts=T0 + 9), T0 + 9)
+    assert len(ups) == 1 and len(ups[0].evidence) == 3
+    g = fuser()
+    for i, cell in enumerate(("r010c010", "r012c013", "r014c011")):
+        assert g.add(alert(f"p{i}", category="air_pollution", cell=cell, score=0.7, ts=T0 + i), T0 + i) == []
+
+
+def test_isolated_sensor_counts_as_a_source_only_when_configured() -> None:
+    smoke = dict(category="sensor_fault", kind="maintenance", sensor_kind="smoke", isolated=True,
+                 event_category="fire")
+    call = dict(source="hotline", category="fire", cell="r010c011", ts=T0 + 60, probability=0.95)
+    f = fuser()
+    assert f.add(alert("smoke1", **smoke), T0) == []
+    assert f.add(alert("call1", **call), T0 + 60) == []  # by default a maintenance alert stays out
+    g = Fuser(neighbours=grid_neighbours, config=FusionConfig(isolated_evidence=True))
+    assert g.add(alert("smoke1", **smoke), T0) == []  # an isolated sensor alone never opens
+    ups = g.add(alert("call1", **call), T0 + 60)
+    assert len(ups) == 1 and ups[0].category == "fire" and ups[0].sources == ["sensor", "hotline"]
+    # a fault diagnosis (no event category) is refused even when configured
+    h = Fuser(neighbours=grid_neighbours, config=FusionConfig(isolated_evidence=True))
+    h.add(alert("stuck1", category="sensor_fault", kind="maintenance", sensor_kind="smoke", isolated=True), T0)
+    assert h.add(alert("call1", **call), T0 + 60) == [] and h.where("stuck1") is None
