@@ -37,9 +37,10 @@ class CategoryRule:
     A count of 0 means "this source alone never suffices". Sensors count only when they raised an
     operational alert themselves (unless `FusionConfig.trust_agreeing`) and, for `min_sensors`, when
     their alert scores at least `sensor_score` (`backed_sensors` of them suffice beside supporting
-    evidence of another kind; `wide_sensors` at the lower `wide_score` also do). Supporting evidence (see `Fuser.is_supporting`: rain,
-    parked cars, everyday crowds, one-frame glimpses, calls the classifier is unsure of) joins an
-    incident and raises its confidence and severity, but never counts towards opening one.
+    evidence of another kind; `wide_sensors` at the lower `wide_score` also do). Supporting evidence
+    (see `Fuser.is_supporting`: rain, parked cars, everyday crowds, one-frame glimpses, calls the
+    classifier is unsure of) joins an incident and raises its confidence and severity, but never
+    counts towards opening one.
     """
 
     window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
@@ -118,9 +119,9 @@ class FusionConfig:
     #: take a sensor's maintenance alert that names the incident category its reading would mean
     #: (`details.event_category`: an isolated rise its neighbours do not share) as evidence of an
     #: isolated sensor: a source towards `min_sources` (a caller or a camera at the same place turns
-    #: "faulty sensor?" into an event), never a sensor towards `min_sensors`
-    #: Off by default: on the tuning seeds it found 1-2 % more events but let 4-6 % of labelled sensor
-    #: faults into incidents (a faulty PM2.5 spike beside a burst of calls about smoke).
+    #: "faulty sensor?" into an event), never a sensor towards `min_sensors`. Off by default: on the
+    #: tuning seeds it found 0-2 % more events but let 2-6 % of labelled sensor faults into incidents
+    #: (a faulty PM2.5 spike beside a burst of calls about smoke).
     isolated_evidence: bool = False
     #: count the neighbours a sensor alert says agree (`details.agreeing_sensors`) as sensors; off by
     #: default: only sensors that raised an operational alert themselves count as corroboration
@@ -186,7 +187,6 @@ class Support:
     core_sources: int = 0  # independent sources with real (not only supporting) evidence
     #: supporting evidence of another kind or source stands beside the core sensors (rain by a drain)
     backed: bool = False
-    isolated: int = 0  # sensors whose own stage held them as isolated (possible faults): a source, not a count
 
     @property
     def sensors(self) -> int:
@@ -469,7 +469,6 @@ class Fuser:
         core_sources: set[str] = set()
         backing: set[str] = set()
         core_kinds: set[str] = set()
-        isolated: set[str] = set()
         for a in cluster.alerts.values():
             sources.add(a.source)
             kind = _kind_token(a)
@@ -479,9 +478,9 @@ class Fuser:
             core = True
             core_kinds.add(kind)
             core_sources.add(a.source)
-            if a.source == "sensor" and a.details.get("isolated"):
-                isolated.add(a.subject_id or a.alert_id)  # maybe a fault: a source, not a sensor count
-            elif a.source == "sensor":
+            if a.source == "sensor":
+                if a.details.get("isolated"):
+                    continue  # maybe a faulty sensor: a source (counted above), never one of `min_sensors`
                 sid = a.subject_id or a.alert_id
                 sensors[sid] = max(sensors.get(sid, 0.0), a.score)
                 if self.config.trust_agreeing and a.details.get("corroborated"):
@@ -496,7 +495,7 @@ class Fuser:
                 hotspot = hotspot or bool(a.details.get("hotspot"))
         return Support(tuple(s for s in SOURCES_ORDER if s in sources), tuple(sensors[k] for k in sorted(sensors)),
                        len(cameras), len(calls), core, frames, hotspot, len(core_sources),
-                       backed=bool(backing - core_kinds), isolated=len(isolated - set(sensors)))
+                       backed=bool(backing - core_kinds))
 
     def _corroborated(self, cluster: _Cluster) -> bool:
         s = self._support(cluster)
