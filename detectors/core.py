@@ -13,7 +13,8 @@ Model (causal, O(1) per reading, no per-series tuning):
   surprise is in decades of tail probability (-log10 p) and comparable across series (as SPOT /
   peaks-over-threshold do), then checked against how often this series has actually reached that
   many decades (2/4/8/16/32-decade levels, slow moving averages): a spike the series makes every
-  fiftieth reading scores at most two decades above its observed frequency. Consecutive same-side tail residuals add their surprises, discounted by
+  fiftieth reading scores at most two decades above its observed frequency. Consecutive same-side
+  tail residuals add their surprises, discounted by
   the learnt chance that one tail reading follows another (trending series are not rewarded).
 - other evidence, also in decades: level context (the current deseasonalised level against a
   long baseline, with its own quantiles, plus log10 of the mean excursion length: the onset of an
@@ -143,13 +144,18 @@ class ScalarOps:
         return a if c else b
 
 
-def _observed_cap(xp: Any, v: Any, levels: tuple, margin: float) -> Any:
+#: decades of point evidence whose observed frequency each series tracks (state fields e2 .. e32)
+EVIDENCE_LEVELS = (2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _observed_cap(xp: Any, v: Any, freqs: tuple, margin: float) -> Any:
     """Evidence `v` (decades) capped at `margin` decades above how often this series has reached
-    the highest level (2, 4, 8, 16, 32 decades) that `v` reaches; levels never reached cap nothing."""
-    w = xp.where
-    e = w(v >= 32.0, levels[4], w(v >= 16.0, levels[3], w(v >= 8.0, levels[2],
-                                                           w(v >= 4.0, levels[1], w(v >= 2.0, levels[0], 0.0)))))
-    return w(e > 0.0, xp.minimum(v, margin - xp.log10(xp.maximum(e, 1e-12))), v)
+    the highest of `EVIDENCE_LEVELS` that `v` reaches (`freqs`, one per level); levels never
+    reached cap nothing."""
+    e = 0.0
+    for level, freq in zip(EVIDENCE_LEVELS, freqs):  # ascending: the highest level reached wins
+        e = xp.where(v >= level, freq, e)
+    return xp.where(e > 0.0, xp.minimum(v, margin - xp.log10(xp.maximum(e, 1e-12))), v)
 
 
 def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, V1: Any, C0: Any, C1: Any,
@@ -291,13 +297,9 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # fiftieth time (a load balancer's spikes, a CPU switching between levels, heavy-tailed counts),
     # a reading is only as surprising as that observed frequency, plus a margin
     a_e = w(learn & warm, p.cal_rate, 0.0)
-    e2_n = e2 + a_e * ((s_pt >= 2.0) - e2)
-    e4_n = e4 + a_e * ((s_pt >= 4.0) - e4)
-    e8_n = e8 + a_e * ((s_pt >= 8.0) - e8)
-    e16_n = e16 + a_e * ((s_pt >= 16.0) - e16)
-    e32_n = e32 + a_e * ((s_pt >= 32.0) - e32)
-    levels = (e2, e4, e8, e16, e32)
-    s_pt = _observed_cap(xp, s_pt, levels, p.cal_margin)
+    freqs = (e2, e4, e8, e16, e32)
+    e2_n, e4_n, e8_n, e16_n, e32_n = (e + a_e * ((s_pt >= level) - e) for level, e in zip(EVIDENCE_LEVELS, freqs))
+    s_pt = _observed_cap(xp, s_pt, freqs, p.cal_margin)
     # stuck, drift and variance are states, not events: report them when they reach a new high (one
     # more decade than last reported; stuck only until it is certain); the bar sinks slowly so a
     # lasting condition is re-reported now and then, not on every reading
