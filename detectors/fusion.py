@@ -73,8 +73,10 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     # a pressure drop alone is as often a valve or a faulty gauge: it needs water seen or reported too
     "pipe_burst": CategoryRule(window_s=2 * 3600, min_sensors=0),
     # smoke drifts and cameras of the next street see it: two rings; smoke sensors alone (cooking,
-    # nuisance puffs, faults) never open a fire: a camera or a caller must confirm it
-    "fire": CategoryRule(window_s=3600, rings=2, min_sensors=0),
+    # nuisance puffs, faults) never open a fire: a camera or a caller must confirm it. A burning
+    # building keeps its cameras and callers busy, so half an hour of silence means that fire is out
+    # and calls about smoke two streets away are a new fire (3600 s merged one into the last)
+    "fire": CategoryRule(window_s=1800, rings=2, min_sensors=0),
     # an episode spans a district and PM2.5 stations are sparse: cluster over 8 rings (~8 km); its sensors
     # keep re-alerting while it lasts, so a 2 h gap means the episode is over. PM2.5 swings with the
     # weather and rush hours: stations count only on a clear rise (two of them), or three on a fairly

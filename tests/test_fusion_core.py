@@ -395,3 +395,18 @@ def test_isolated_sensor_counts_as_a_source_only_when_configured() -> None:
     h = Fuser(neighbours=grid_neighbours, config=FusionConfig(isolated_evidence=True))
     h.add(alert("stuck1", category="sensor_fault", kind="maintenance", sensor_kind="smoke", isolated=True), T0)
     assert h.add(alert("call1", **call), T0 + 60) == [] and h.where("stuck1") is None
+
+
+def test_a_new_fire_after_half_an_hour_of_silence_is_a_new_incident() -> None:
+    # the default fire rule, as the pipeline runs it: a fire whose evidence went quiet 40 min ago does
+    # not swallow calls and a camera seeing smoke two streets away (within its two rings)
+    f = Fuser(neighbours=grid_neighbours)
+    first = f.add(alert("c1", source="hotline", category="fire", ts=T0, ids=["m1", "m2"]), T0)
+    assert len(first) == 1
+    later = T0 + 2400
+    f.add(alert("c2", source="hotline", category="fire", cell="r012c011", ts=later, ids=["m3", "m4"]), later)
+    assert f.where("c2") != f.where("c1")
+    assert {u.incident_id for u in f.incidents()} == {f.where("c1"), f.where("c2")}
+    # while it burns, evidence minutes apart stays one incident
+    f.add(alert("v1", source="video", category="fire", cell="r011c011", ts=later + 300, frames=5), later + 300)
+    assert f.where("v1") == f.where("c2")
