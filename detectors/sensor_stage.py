@@ -61,6 +61,27 @@ class Episode:
     agreeing: list[str] = field(default_factory=list)
     isolated: bool = False  # maintenance only because neighbours disagreed (can be upgraded)
     eventish: bool = False  # the latest reading moved in the kind's event direction
+    #: what the detector expected at the episode's first reading, and the largest sustained rise above
+    #: it in the kind's event direction (see `note`): a physical size fusion can weigh, where the score
+    #: saturates at 1.0 for a 2 cm tide and a 40 cm flood alike
+    baseline: float = math.nan
+    excess: float = 0.0
+    emitted_excess: float = 0.0  # the excess the last emitted alert carried
+    _prev: float = math.nan
+
+    def note(self, value: float, sign: float) -> bool:
+        """Take one reading of the episode; True when the sustained excess at least doubled since the last alert.
+
+        A rise counts only as far as two consecutive, differing readings both reached it: one wild
+        reading is a spike, and a sensor that jumped and then repeats one value is stuck; neither is
+        water or people that are really there.
+        """
+        prev, self._prev = self._prev, value
+        if not (math.isfinite(value) and math.isfinite(prev) and math.isfinite(self.baseline)) or value == prev:
+            return False
+        held = min(sign * value, sign * prev)  # how far both readings went in the event direction
+        self.excess = max(self.excess, held - sign * self.baseline)
+        return self.excess > 0 and self.excess >= 2.0 * self.emitted_excess
 
 
 class SensorStage:
@@ -111,11 +132,18 @@ class SensorStage:
         self.near.observe(slots, ts, hot, np.sign(out["sig"]))
         alerts: dict[str, Alert] = {}
         for i in np.nonzero((still >= self.threshold) & (scores < self.threshold) & ~impossible)[0]:
-            ep = self.episodes.get(known[int(i)].sensor_id)
+            r = known[int(i)]
+            ep = self.episodes.get(r.sensor_id)
             if ep is not None and ts[i] - ep.last <= self.quiet_s:
                 ep.last = max(ep.last, float(ts[i]))
-                ep.message_ids.append(f"{known[int(i)].sensor_id}@{known[int(i)].ts}")
+                ep.message_ids.append(f"{r.sensor_id}@{r.ts}")
                 del ep.message_ids[:-MAX_MESSAGE_IDS]
+                info = self.info[r.sensor_id]
+                if ep.note(float(raw[i]), event_sign(_kind(info))) and ep.kind == "operational":
+                    # still rising after the score saturated: fusion weighs the size, so tell it
+                    expl = self.bank.explain(int(slots[i]))
+                    expl["anomaly_type"] = ep.anomaly_type
+                    alerts[ep.alert_id] = self._alert(info, ep, float(ts[i]), expl, False)
         for i in np.nonzero(impossible | (scores >= self.threshold))[0]:
             r = known[int(i)]
             a = self._on_anomaly(r, float(raw[i]), float(scores[i]), {k: float(v[i]) for k, v in out.items()},
@@ -151,7 +179,8 @@ class SensorStage:
         else:
             akind, isolated = ("operational", False) if eventish else ("maintenance", True)
         severity = _severity(score, akind, len(corr.agreeing), impossible)
-        ep = self._episode(r.sensor_id, r.ts, akind, kind, atype, score, severity, isolated, corr.agreeing)
+        ep = self._episode(r.sensor_id, r.ts, akind, kind, atype, score, severity, isolated, corr.agreeing,
+                           (value, o["f"]))
         if ep is None:
             return upgrades
         ep.eventish = eventish
@@ -160,21 +189,26 @@ class SensorStage:
         return [self._alert(info, ep, r.ts, explanation, impossible)] + upgrades
 
     def _episode(self, sid: str, ts: float, akind: str, kind: str, atype: str, score: float, severity: int,
-                 isolated: bool, agreeing: list[str]) -> Episode | None:
-        """Open a new episode, or update the open one; None when nothing worth re-emitting changed."""
+                 isolated: bool, agreeing: list[str], reading: tuple[float, float]) -> Episode | None:
+        """Open a new episode, or update the open one; None when nothing worth re-emitting changed.
+
+        `reading` is (value, expected): the first expected value is the episode's baseline.
+        """
         category = "sensor_fault" if akind == "maintenance" else CATEGORY.get(kind, "other")
         ep = self.episodes.get(sid)
         if ep is not None and ts - ep.last > self.quiet_s:
             ep = None  # the previous episode ended quietly
         if ep is None:
             ep = Episode(f"sensor:{sid}:{ts:.0f}", ts, ts, akind, category, atype, score, severity,
-                         agreeing=list(agreeing), isolated=isolated)
+                         agreeing=list(agreeing), isolated=isolated, baseline=reading[1])
+            ep.note(reading[0], event_sign(kind))
             self.episodes[sid] = ep
             return ep
         ep.last = max(ep.last, ts)
         new_agree = [a for a in agreeing if a not in ep.agreeing]
         diagnosed = atype in FAULT_TYPES and ep.anomaly_type != atype  # a fault signature explains it better
-        worse = (score >= ep.score + 0.1 or severity > ep.severity or new_agree or diagnosed
+        grew = ep.note(reading[0], event_sign(kind)) and "operational" in (akind, ep.kind)
+        worse = (score >= ep.score + 0.1 or severity > ep.severity or new_agree or diagnosed or grew
                  or (akind == "operational" and ep.kind == "maintenance"))
         if not worse:
             ep.message_ids.append(f"{sid}@{ts}")
@@ -208,6 +242,9 @@ class SensorStage:
         kind = _kind(info)
         unit = info.unit or SENSOR_UNITS.get(kind, "")
         words = self._words(kind, unit, e, impossible)
+        if ep.excess > 0 and not impossible:
+            words += f"; held {ep.excess:.2g} {unit} beyond the {ep.baseline:.3g} {unit} expected when it began"
+        ep.emitted_excess = ep.excess
         if ep.agreeing:
             words += f"; {len(ep.agreeing)} nearby sensor{'s' if len(ep.agreeing) > 1 else ''} agree"
         elif ep.isolated:
@@ -221,7 +258,8 @@ class SensorStage:
                      "anomaly_type": ep.anomaly_type, "value": _num(e.get("value")),
                      "expected": _num(e.get("expected")), "deviation_sigma": _num(e.get("deviation_sigma")),
                      "sensor_kind": kind, "unit": unit, "episode_start": ep.start,
-                     "isolated": ep.isolated, "event_category": _event_category(kind, ep)})
+                     "isolated": ep.isolated, "event_category": _event_category(kind, ep),
+                     "baseline": _num(ep.baseline), "excess": _num(ep.excess)})
 
     def _words(self, kind: str, unit: str, e: dict[str, Any], impossible: bool) -> str:
         if impossible:

@@ -154,3 +154,22 @@ def test_isolated_rise_names_the_incident_it_would_mean_a_dip_does_not() -> None
     run(stage, ids, WARM)
     down = run(stage, ids, 1, bump=lambda i, k: -1.5 if i == 0 else 0.0, start=WARM, seed=1)
     assert [a.kind for a in down] == ["maintenance"] and down[0].details["event_category"] is None
+
+
+def test_alerts_carry_the_sustained_rise_a_stuck_jump_has_none() -> None:
+    climbing, ids = make_stage(n=1)  # one drain, no neighbour: its alerts are operational, uncorroborated
+    run(climbing, ids, WARM)
+    alerts = run(climbing, ids, 12, bump=lambda i, k: 0.01 * (k - WARM + 1), start=WARM, seed=4)
+    ops = [a for a in alerts if a.kind == "operational"]
+    assert ops, [a.reason for a in alerts]
+    assert len({a.alert_id for a in ops}) == 1  # re-emitted as it grew, still one episode
+    assert 0.05 <= ops[-1].details["excess"] <= 0.13  # ~11 cm held by the last two readings
+    assert abs(ops[-1].details["baseline"] - 0.3) < 0.06  # what the drain usually reads
+    assert "; held 0.0" in ops[-1].reason and " m beyond the 0.3" in ops[-1].reason, ops[-1].reason
+    stuck, ids = make_stage(n=1)
+    run(stuck, ids, WARM)
+    jumped: list[Alert] = []
+    for k in range(WARM, WARM + 12):  # jumps 40 cm, then repeats one value: a stuck gauge, not water
+        ts = T0 + k * STEP
+        jumped += stuck.process([SensorReading(sensor_id="wl0", ts=ts, value=0.75)], now=ts)
+    assert jumped and all((a.details["excess"] or 0.0) < 0.05 for a in jumped)
