@@ -410,3 +410,16 @@ def test_a_new_fire_after_half_an_hour_of_silence_is_a_new_incident() -> None:
     # while it burns, evidence minutes apart stays one incident
     f.add(alert("v1", source="video", category="fire", cell="r011c011", ts=later + 300, frames=5), later + 300)
     assert f.where("v1") == f.where("c2")
+
+
+def test_one_counter_far_above_its_usual_count_opens_a_rush_hour_does_not() -> None:
+    f = fuser()  # counters alone open a crowd incident only on a rise far beyond a rush hour's
+    kw = dict(category="crowd", sensor_kind="passenger_flow", episode_start=T0)
+    assert f.add(alert("pf1", excess=150.0, **kw), T0) == []
+    ups = f.add(alert("pf1", excess=260.0, ts=T0 + 240, **kw), T0 + 240)  # the same counter, filling up
+    assert len(ups) == 1 and [e.alert_id for e in ups[0].evidence] == ["pf1"]
+    g = fuser()  # an isolated counter (its neighbours read normally) never opens on its size alone
+    assert g.add(alert("pf2", excess=900.0, isolated=True, **kw), T0) == []
+    h = fuser()  # a rise that took an hour to get there is a drifting counter, not a surge
+    assert h.add(alert("pf3", excess=400.0, ts=T0 + 3600, **kw), T0 + 3600) == []
+    assert fuser(crowd=CategoryRule(min_sensors=0, min_calls=3)).add(alert("pf4", excess=900.0, **kw), T0) == []
