@@ -71,14 +71,19 @@ class CategoryRule:
     #: ...when reached within this long of the sensor's episode start (0 = any time): a surge fills a
     #: station in minutes, a counter drifting out of calibration takes hours to get as far
     excess_within_s: float = 0.0
+    #: sensors alone (`min_sensors`, `backed_sensors`, `wide_sensors`) open only when one of them held
+    #: at least this far beyond its expected value (0 = no such condition)
+    min_excess: float = 0.0
 
 
 DEFAULT_RULES: dict[str, CategoryRule] = {
     # drains rise a centimetre or two with every tide and shower: two drains count only when both
     # rose clearly (a real flood's drains score ~1.0; a tide's drift, ~0.5); one clear rise is enough
-    # while the rain gauges beside it report a downpour. Not one drain held 5 cm up on its own: that
-    # found 0-3 more weak floods per tuning seed but let a drain gauge drifting 1 cm/min into an incident
-    "waterlogging": CategoryRule(window_s=3 * 3600, sensor_score=0.9, backed_sensors=1),
+    # while the rain gauges beside it report a downpour. Drains alone open only when one of them held
+    # 2.5 cm above its usual level: a shower lifts them all 1-2 cm to a score of 1.0. Not one drain
+    # held 5 cm up on its own: that found 0-3 more weak floods per tuning seed but let a drain gauge
+    # drifting 1 cm/min into an incident
+    "waterlogging": CategoryRule(window_s=3 * 3600, sensor_score=0.9, backed_sensors=1, min_excess=0.025),
     # a pressure drop alone is as often a valve or a faulty gauge: it needs water seen or reported too
     "pipe_burst": CategoryRule(window_s=2 * 3600, min_sensors=0),
     # smoke drifts and cameras of the next street see it: two rings; smoke sensors alone (cooking,
@@ -527,11 +532,13 @@ class Fuser:
             return False  # supporting evidence alone (rain everywhere, parked cars) never opens an incident
         rule = self.config.rule(self._category(cluster))
         clear = sum(x >= rule.sensor_score for x in s.sensor_scores)
+        sized = s.excess >= rule.min_excess
         return ((rule.min_sources > 0 and s.core_sources >= rule.min_sources)
-                or (rule.min_sensors > 0 and clear >= rule.min_sensors)
-                or (rule.backed_sensors > 0 and s.backed and clear >= rule.backed_sensors)
+                or (sized and rule.min_sensors > 0 and clear >= rule.min_sensors)
+                or (sized and rule.backed_sensors > 0 and s.backed and clear >= rule.backed_sensors)
                 or (rule.excess_opens > 0 and s.excess >= rule.excess_opens)
-                or (rule.wide_sensors > 0 and sum(x >= rule.wide_score for x in s.sensor_scores) >= rule.wide_sensors)
+                or (sized and rule.wide_sensors > 0
+                    and sum(x >= rule.wide_score for x in s.sensor_scores) >= rule.wide_sensors)
                 or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)
                 or (rule.min_frames > 0 and s.frames >= rule.min_frames)
                 or (rule.hotspot_opens and s.hotspot)

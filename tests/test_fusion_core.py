@@ -20,6 +20,8 @@ def grid_neighbours(cell: str) -> list[str]:
 def alert(aid: str, source: str = "sensor", category: str = "waterlogging", cell: str = "r010c010",
           ts: float = T0, score: float = 0.95, severity: int = 2, subject: str | None = None,
           ids: list[str] | None = None, kind: str = "operational", **details) -> Alert:
+    if source == "sensor":
+        details.setdefault("excess", 0.1)  # a clear rise in the kind's unit, unless a test says otherwise
     return Alert(alert_id=aid, ts=ts, source=source, kind=kind, category=category, cell=cell, district="d1",
                  lat=23.1, lon=113.3, score=score, severity=severity, reason=f"{source} {aid}",
                  subject_id=subject if subject is not None else aid,
@@ -423,3 +425,15 @@ def test_one_counter_far_above_its_usual_count_opens_a_rush_hour_does_not() -> N
     h = fuser()  # a rise that took an hour to get there is a drifting counter, not a surge
     assert h.add(alert("pf3", excess=400.0, ts=T0 + 3600, **kw), T0 + 3600) == []
     assert fuser(crowd=CategoryRule(min_sensors=0, min_calls=3)).add(alert("pf4", excess=900.0, **kw), T0) == []
+
+
+def test_drains_alone_open_only_when_one_held_well_above_its_usual_level() -> None:
+    f = fuser()  # a shower lifts two drains 1 cm: both score 1.0, no flood
+    assert f.add(alert("wl1", score=1.0, sensor_kind="water_level", excess=0.01), T0) == []
+    assert f.add(alert("wl2", cell="r010c011", score=1.0, sensor_kind="water_level", excess=0.012), T0 + 60) == []
+    ups = f.add(alert("wl2", cell="r010c011", score=1.0, sensor_kind="water_level", excess=0.04), T0 + 180)
+    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"wl1", "wl2"}
+    g = fuser()  # the rule's size condition is per category: traffic speed has none
+    g.add(alert("ts1", category="traffic", sensor_kind="traffic_speed", excess=0.0), T0)
+    g.add(alert("ts2", category="traffic", cell="r010c011", sensor_kind="traffic_speed", excess=0.0), T0)
+    assert len(g.add(alert("ts3", category="traffic", cell="r011c011", sensor_kind="traffic_speed"), T0)) == 1
