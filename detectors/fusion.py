@@ -94,10 +94,11 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     # an episode spans a district and PM2.5 stations are sparse: cluster over 8 rings (~8 km); its sensors
     # keep re-alerting while it lasts, so a 2 h gap means the episode is over. PM2.5 swings with the
     # weather and rush hours: stations count only on a clear rise (two of them), or three on a fairly
-    # clear one (a weak episode lifts many stations a little). Calls alone never open one: a smell
+    # clear one (a weak episode lifts many stations a little), and one of them must have held 15 µg/m³
+    # above its usual level (a rush hour's puff scores high on a clean night). Calls alone never open one: a smell
     # of burning is as often a fire (the fire's own incident) or a septic tank
     "air_pollution": CategoryRule(window_s=2 * 3600, rings=8, sensor_score=0.9, min_calls=0,
-                                  wide_sensors=3, wide_score=0.8),
+                                  wide_sensors=3, wide_score=0.8, min_excess=15.0),
     # every rush hour slows some road sections: speed sensors alone need three, each clearly slowed
     "traffic": CategoryRule(window_s=3600, min_sensors=3, sensor_score=0.8),
     # passenger counters swing with every train and event: their score alone never opens a crowd

@@ -374,12 +374,16 @@ def test_one_clear_drain_opens_only_beside_pouring_rain_gauges() -> None:
 def test_three_fairly_clear_pm25_stations_open_two_do_not() -> None:
     f = fuser()
     for i, cell in enumerate(("r010c010", "r012c013")):
-        assert f.add(alert(f"p{i}", category="air_pollution", cell=cell, score=0.82, ts=T0 + i), T0 + i) == []
-    ups = f.add(alert("p2", category="air_pollution", cell="r014c011", score=0.83, ts=T0 + 9), T0 + 9)
+        assert f.add(alert(f"p{i}", category="air_pollution", cell=cell, score=0.82, ts=T0 + i, excess=20.0),
+                     T0 + i) == []
+    ups = f.add(alert("p2", category="air_pollution", cell="r014c011", score=0.83, ts=T0 + 9, excess=20.0), T0 + 9)
     assert len(ups) == 1 and len(ups[0].evidence) == 3
     g = fuser()
     for i, cell in enumerate(("r010c010", "r012c013", "r014c011")):
         assert g.add(alert(f"p{i}", category="air_pollution", cell=cell, score=0.7, ts=T0 + i), T0 + i) == []
+    h = fuser()  # clear scores, but none of the stations held 15 µg/m³ above its usual level: a puff
+    for i, cell in enumerate(("r010c010", "r012c013", "r014c011")):
+        assert h.add(alert(f"p{i}", category="air_pollution", cell=cell, score=1.0, ts=T0 + i, excess=8.0), T0 + i) == []
 
 
 def test_isolated_sensor_counts_as_a_source_only_when_configured() -> None:
