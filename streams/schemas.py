@@ -189,6 +189,10 @@ class Alert(Message):
     reason: str  # in words an operator understands
     subject_id: str = ""  # sensor / camera id, or the merged-signal id for hotline
     message_ids: list[str] = Field(default_factory=list)  # the input messages behind it
+    #: per source; a sensor alert carries value, expected, deviation_sigma, anomaly_type, sensor_kind,
+    #: unit, corroborated, agreeing_sensors, isolated, event_category, episode_start, and baseline /
+    #: excess: what the detector expected when the episode began and how far beyond it (in the unit,
+    #: in the kind's event direction) two consecutive readings have held since
     details: dict[str, Any] = Field(default_factory=dict)
 
 
