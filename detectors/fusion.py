@@ -82,8 +82,9 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     # while the rain gauges beside it report a downpour. Drains alone open only when one of them held
     # 2.5 cm above its usual level: a shower lifts them all 1-2 cm to a score of 1.0. Not one drain
     # held 5 cm up on its own: that found 0-3 more weak floods per tuning seed but let a drain gauge
-    # drifting 1 cm/min into an incident
-    "waterlogging": CategoryRule(window_s=3 * 3600, sensor_score=0.9, backed_sensors=1, min_excess=0.025),
+    # drifting 1 cm/min into an incident. Two hours without new evidence means the water is gone: a
+    # new downpour flooding the same street later is a new incident (3 h merged it into the last one)
+    "waterlogging": CategoryRule(window_s=2 * 3600, sensor_score=0.9, backed_sensors=1, min_excess=0.025),
     # a pressure drop alone is as often a valve or a faulty gauge: it needs water seen or reported too
     "pipe_burst": CategoryRule(window_s=2 * 3600, min_sensors=0),
     # smoke drifts and cameras of the next street see it: two rings; smoke sensors alone (cooking,

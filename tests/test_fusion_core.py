@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.fusion import CategoryRule, FusionConfig, Fuser, incident_id_for
+from detectors.fusion import DEFAULT_RULES, CategoryRule, FusionConfig, Fuser, incident_id_for
 from streams.schemas import Alert
 
 T0 = 1_790_000_000.0
@@ -105,16 +107,17 @@ def test_other_category_does_not_join_but_affine_does() -> None:
 
 
 def test_affine_evidence_joins_only_within_the_shorter_window() -> None:
-    # a pipe burst (2 h window) gone quiet for 2.5 h does not swallow standing water (3 h window) at
-    # the same place: that is a new event; the water's own kind still joins within its 3 h
-    f = fuser()
+    # a pipe burst (2 h window) gone quiet for 2.5 h does not swallow standing water (given a 3 h window)
+    # at the same place: that is a new event; the water's own kind still joins within its 3 h
+    water = replace(DEFAULT_RULES["waterlogging"], window_s=3 * 3600)
+    f = fuser(waterlogging=water)
     f.add(alert("p1", category="pipe_burst", source="video", frames=5, camera_id="c1"), T0)
     burst = f.add(alert("p2", category="pipe_burst", source="hotline"), T0 + 1)[0]
     later = T0 + 2.5 * 3600
     ups = f.add(alert("w1", source="hotline", ts=later), later)
     assert all(u.incident_id != burst.incident_id for u in ups)
     assert f.where("w1") != f.where("p1")
-    g = fuser()
+    g = fuser(waterlogging=water)
     g.add(alert("s1"), T0)
     flood = g.add(alert("s2"), T0 + 1)[0]
     ups = g.add(alert("s3", ts=later), later)
@@ -441,3 +444,18 @@ def test_drains_alone_open_only_when_one_held_well_above_its_usual_level() -> No
     g.add(alert("ts1", category="traffic", sensor_kind="traffic_speed", excess=0.0), T0)
     g.add(alert("ts2", category="traffic", cell="r010c011", sensor_kind="traffic_speed", excess=0.0), T0)
     assert len(g.add(alert("ts3", category="traffic", cell="r011c011", sensor_kind="traffic_speed"), T0)) == 1
+
+def test_a_new_flood_after_two_quiet_hours_is_a_new_incident() -> None:
+    # the default waterlogging rule: the street flooded, the water went, and the next downpour floods it
+    # again 2.5 h later; the second flood is its own incident, not a revision of the first
+    f = Fuser(neighbours=grid_neighbours)
+    f.add(alert("w1", sensor_kind="water_level"), T0)
+    assert len(f.add(alert("w2", cell="r010c011", sensor_kind="water_level", ts=T0 + 60), T0 + 60)) == 1
+    later = T0 + 60 + 2.5 * 3600
+    f.add(alert("w3", sensor_kind="water_level", ts=later), later)
+    f.add(alert("w4", cell="r010c011", sensor_kind="water_level", ts=later + 60), later + 60)
+    assert f.where("w3") == f.where("w4") != f.where("w1")
+    assert len(f.incidents()) == 2
+    # while the water stands, evidence an hour apart stays one incident
+    f.add(alert("h1", source="hotline", ts=later + 3660, ids=["m9"]), later + 3660)
+    assert f.where("h1") == f.where("w3")
