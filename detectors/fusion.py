@@ -34,9 +34,9 @@ class CategoryRule:
     A cluster opens when ANY of these holds: it has `min_sources` independent sources; or its sensor
     evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or
     one camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls; or
-    one counted sensor's sustained rise above its expected value reaches `excess_opens`.
-    A count of 0 means "this source alone never suffices". Sensors count only when they raised an
-    operational alert themselves (unless `FusionConfig.trust_agreeing`) and, for `min_sensors`, when
+    one counted sensor's sustained rise above its expected value reaches `excess_opens`. The sensor
+    counts open only when that largest rise is at least `min_excess`. A count of 0 means "this source
+    alone never suffices". Sensors count only when they raised an operational alert themselves (unless `FusionConfig.trust_agreeing`) and, for `min_sensors`, when
     their alert scores at least `sensor_score` (`backed_sensors` of them suffice beside supporting
     evidence of another kind; `wide_sensors` at the lower `wide_score` also do). Supporting evidence
     (see `Fuser.is_supporting`: rain, parked cars, everyday crowds, one-frame glimpses, calls the
@@ -96,8 +96,8 @@ DEFAULT_RULES: dict[str, CategoryRule] = {
     # keep re-alerting while it lasts, so a 2 h gap means the episode is over. PM2.5 swings with the
     # weather and rush hours: stations count only on a clear rise (two of them), or three on a fairly
     # clear one (a weak episode lifts many stations a little), and one of them must have held 15 µg/m³
-    # above its usual level (a rush hour's puff scores high on a clean night). Calls alone never open one: a smell
-    # of burning is as often a fire (the fire's own incident) or a septic tank
+    # above its usual level (a rush hour's puff scores high on a clean night). Calls alone never open
+    # one: a smell of burning is as often a fire (the fire's own incident) or a septic tank
     "air_pollution": CategoryRule(window_s=2 * 3600, rings=8, sensor_score=0.9, min_calls=0,
                                   wide_sensors=3, wide_score=0.8, min_excess=15.0),
     # every rush hour slows some road sections: speed sensors alone need three, each clearly slowed
@@ -523,7 +523,7 @@ class Fuser:
                        backed=bool(backing - core_kinds), excess=excess)
 
     def _rise_counts(self, a: Alert) -> bool:
-        """Whether a sensor alert's sustained rise came fast enough to count towards `excess_opens`."""
+        """Whether a sensor alert's sustained rise came fast enough (`excess_within_s`) to count as its size."""
         within = self.config.rule(a.category).excess_within_s
         start = a.details.get("episode_start")
         return within <= 0 or start is None or a.ts - float(start) <= within

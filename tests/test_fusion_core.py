@@ -386,7 +386,8 @@ def test_three_fairly_clear_pm25_stations_open_two_do_not() -> None:
         assert g.add(alert(f"p{i}", category="air_pollution", cell=cell, score=0.7, ts=T0 + i), T0 + i) == []
     h = fuser()  # clear scores, but none of the stations held 15 µg/m³ above its usual level: a puff
     for i, cell in enumerate(("r010c010", "r012c013", "r014c011")):
-        assert h.add(alert(f"p{i}", category="air_pollution", cell=cell, score=1.0, ts=T0 + i, excess=8.0), T0 + i) == []
+        puff = alert(f"p{i}", category="air_pollution", cell=cell, score=1.0, ts=T0 + i, excess=8.0)
+        assert h.add(puff, T0 + i) == []
 
 
 def test_isolated_sensor_counts_as_a_source_only_when_configured() -> None:
