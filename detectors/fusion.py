@@ -32,16 +32,16 @@ class CategoryRule:
     """How much evidence a category needs before an incident opens, and how long it stays open.
 
     A cluster opens when ANY of these holds: it has `min_sources` independent sources; or its sensor
-    evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or
-    one camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls; or
-    one counted sensor's sustained rise above its expected value reaches `excess_opens`. The sensor
-    counts open only when that largest rise is at least `min_excess`. A count of 0 means "this source
-    alone never suffices". Sensors count only when they raised an operational alert themselves (unless `FusionConfig.trust_agreeing`) and, for `min_sensors`, when
-    their alert scores at least `sensor_score` (`backed_sensors` of them suffice beside supporting
-    evidence of another kind; `wide_sensors` at the lower `wide_score` also do). Supporting evidence
-    (see `Fuser.is_supporting`: rain, parked cars, everyday crowds, one-frame glimpses, calls the
-    classifier is unsure of) joins an incident and raises its confidence and severity, but never
-    counts towards opening one.
+    evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or one
+    camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls; or one
+    counted sensor's sustained rise above its expected value reaches `excess_opens`. The sensor counts
+    open only when that largest rise is at least `min_excess`. A count of 0 means "this source alone
+    never suffices". Sensors count only when they raised an operational alert themselves (unless
+    `FusionConfig.trust_agreeing`) and, for `min_sensors`, when their alert scores at least
+    `sensor_score` (`backed_sensors` of them suffice beside supporting evidence of another kind;
+    `wide_sensors` at the lower `wide_score` also do). Supporting evidence (see `Fuser.is_supporting`:
+    rain, parked cars, everyday crowds, one-frame glimpses, calls the classifier is unsure of) joins an
+    incident and raises its confidence and severity, but never counts towards opening one.
     """
 
     window_s: float = 3600.0  # evidence further apart than this (from the cluster's last) never joins
