@@ -134,6 +134,39 @@ class DetectorBank:
         """All raw fields of one slot (model state and last outputs), by name."""
         return dict(zip(core.FIELDS, self._st[:, int(slot)].tolist()))
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Every slot's learnt model as plain arrays (sensor ids, FIELDS columns, seasonal bins), so a
+        restarted worker can go on where it stopped instead of warming up its detectors again."""
+        n, nb = len(self._ids), self.p.n_bins
+        ids = sorted(self._ids, key=self._ids.__getitem__)
+        return {"fields": np.array(core.FIELDS), "n_bins": np.array(nb), "ids": np.array(ids, dtype=str),
+                "st": self._st[:, :n].copy(), "kb": self._kb[:, : n * nb].copy()}
+
+    def check_state(self, state: dict[str, np.ndarray]) -> None:
+        """Raise ValueError unless `state` is a snapshot this bank can load (same FIELDS and bins,
+        arrays matching its sensor list): another detector version's numbers mean something else."""
+        nb = self.p.n_bins
+        if [str(f) for f in state["fields"]] != list(core.FIELDS) or int(state["n_bins"]) != nb:
+            raise ValueError("snapshot from another detector version (fields or seasonal bins differ)")
+        n = len(state["ids"])
+        if np.shape(state["st"]) != (core.NF, n) or np.shape(state["kb"]) != (3, n * nb):
+            raise ValueError("snapshot arrays do not match its sensor list")
+
+    def restore(self, state: dict[str, np.ndarray], only: Sequence[int] | None = None) -> int:
+        """Load the slots of a `state()` snapshot (all, or the positions `only`); returns how many."""
+        self.check_state(state)
+        nb = self.p.n_bins
+        ids = [str(i) for i in state["ids"]]
+        pick = np.arange(len(ids)) if only is None else np.asarray(only, dtype=np.int64)
+        if len(pick) == 0:
+            return 0
+        slots = self.slots([ids[int(i)] for i in pick])
+        self._st[:, slots] = np.asarray(state["st"], dtype=float)[:, pick]
+        src = (pick[:, None] * nb + np.arange(nb)).ravel()
+        dst = (slots[:, None] * nb + np.arange(nb)).ravel()
+        self._kb[:, dst] = np.asarray(state["kb"], dtype=float)[:, src]
+        return len(pick)
+
     def field(self, name: str, slots: np.ndarray) -> np.ndarray:
         """A state/output column (see detectors.core.FIELDS) for some slots, e.g. 'kind' or 'sig'."""
         return self._st[core.FIELDS.index(name), slots]

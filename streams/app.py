@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams import catalog
+from streams import catalog, snapshots
 from streams.pipeline import Output, Pipeline, Raw
 from streams.runtime import mark_ready, record_assignment
 from streams.schemas import Alert, CameraInfo, DispatchEvent, SensorInfo, decode, encode
@@ -110,6 +110,15 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
     @app.timer(1.0)
     async def tick() -> None:
         await publish(pipeline.tick())
+
+    @app.timer(settings.snapshot_every_s)
+    async def save_detectors() -> None:
+        """What the sensor models learnt survives a restart (streams.snapshots)."""
+        path = settings.detector_snapshots / f"{settings.worker_name}.npz"
+        try:
+            snapshots.save(pipeline.sensor_stage.bank, path)
+        except OSError as exc:  # a full or read-only disk costs the snapshot, never the stream
+            log.warning("could not save the detector snapshot %s: %s", path, exc)
 
     @app.timer(2.0)
     async def metrics() -> None:

@@ -37,6 +37,10 @@ class Settings:
     cell_m: float = field(default_factory=lambda: float(_env("CITYOPS_CELL_M", "1000")))
     #: Where processes keep files (dispatch store, models, logs).
     var_dir: Path = field(default_factory=lambda: Path(_env("CITYOPS_VAR", "var")))
+    #: This worker's name among the workers of one app sharing `var_dir` (its detector snapshot's file).
+    worker_name: str = field(default_factory=lambda: _env("CITYOPS_WORKER_NAME", "worker"))
+    #: Seconds between two detector snapshots of a worker (what its models learnt survives a restart).
+    snapshot_every_s: float = field(default_factory=lambda: float(_env("CITYOPS_SNAPSHOT_S", "60")))
     #: Dispatch store: a SQLite path or a postgresql:// URL.
     store_url: str = field(default_factory=lambda: _env("CITYOPS_STORE", ""))
     dashboard_host: str = field(default_factory=lambda: _env("CITYOPS_DASHBOARD_HOST", "127.0.0.1"))
@@ -47,6 +51,11 @@ class Settings:
     screen_token: str = field(default_factory=lambda: _env("CITYOPS_SCREEN_TOKEN", ""))
     #: Readings whose timestamp is further than this in the future are refused.
     max_future_s: float = field(default_factory=lambda: float(_env("CITYOPS_MAX_FUTURE_S", "300")))
+
+    @property
+    def detector_snapshots(self) -> Path:
+        """Folder of this app's detector snapshots (see streams.snapshots)."""
+        return self.var_dir / "detectors" / self.app_id
 
     @property
     def store(self) -> str:

@@ -25,6 +25,8 @@ import websockets
 from kafka import KafkaProducer
 
 from dashboard.auth import UserStore
+from detectors import DetectorBank
+from streams import snapshots
 from streams.admin import create_topics
 from streams.broker import EmbeddedBroker, free_port
 from streams.city import load_city
@@ -86,7 +88,8 @@ def city(tmp_path_factory) -> City:
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "CITYOPS_VAR": str(tmp / "var"),
            "CITYOPS_RUN_DIR": str(tmp / "run"), "CITYOPS_SESSION_TIMEOUT": "3", "CITYOPS_HEARTBEAT": "0.5",
            "CITYOPS_USERS": str(tmp / "users.json"), "CITYOPS_SCREEN_TOKEN": SCREEN_TOKEN,
-           "CITYOPS_DASHBOARD_PORT": str(port), "CITYOPS_SEED_FLEET": "1", "PYTHONUNBUFFERED": "1"}
+           "CITYOPS_DASHBOARD_PORT": str(port), "CITYOPS_SEED_FLEET": "1", "PYTHONUNBUFFERED": "1",
+           "CITYOPS_SNAPSHOT_S": "1"}
     procs = {}
     for name, argv in SERVICES.items():
         procs[name] = subprocess.Popen([sys.executable, "-m", "cityops.cli", *argv], env=env,
@@ -199,4 +202,9 @@ def test_scenario_to_screen_console_round_trip_and_dead_letters(city: City):
                for d in readings_dlq), readings_dlq
     calls_dlq = _dead_letters(city.bootstrap, "city.hotline.calls.dlq")
     assert any("binary" in d["reason"] for d in calls_dlq), calls_dlq
+    # (d) what the worker's detectors learnt is on disk for its next start
+    resumed = DetectorBank()
+    _wait(lambda: snapshots.load_newest(resumed, city.logs / "var" / "detectors" / settings.app_id).get("worker.npz", 0)
+          >= len(sensors), 10, "the worker's detector snapshot", city)
+    assert resumed.explain_state(resumed.slot_of(truth.sensors[0]))["n"] > 60  # hours of readings learnt
     city.assert_alive()

@@ -126,7 +126,7 @@ def run_in_process(cfg: CityEvalConfig, settings: Settings | None = None,
     settings = settings or load()
     t0, t1 = window(cfg, time.time())
     city, sim, truths = build_simulator(cfg, settings, t0, t1)
-    pipe = build_pipeline(settings)
+    pipe = build_pipeline(settings, resume=False)  # an evaluation starts every detector cold
     sensors, cameras = sim.registry()
     for s in sensors:
         pipe.register_sensor(s)
@@ -189,7 +189,9 @@ def run_pipeline(cfg: CityEvalConfig, settings: Settings | None = None,
     with EmbeddedBroker() as broker:
         create_topics(broker.bootstrap, settings.partitions, settings.replication)
         env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "CITYOPS_APP_ID": app_id,
-               "CITYOPS_RUN_DIR": str(rundir), "CITYOPS_LOG": "WARNING"}
+               "CITYOPS_RUN_DIR": str(rundir), "CITYOPS_LOG": "WARNING",
+               # a fresh var directory: the worker must not resume detectors from an earlier run
+               "CITYOPS_VAR": str(rundir / "var")}
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 20,
                                  max_request_size=16 << 20, acks=1)
         for s in sensors:
