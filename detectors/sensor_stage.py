@@ -109,6 +109,20 @@ class SensorStage:
         self.near.add(info.sensor_id, _kind(info), info.cell, slot)
 
     # ---------------------------------------------------------------- readings
+    def learn(self, sensor_ids: list[str], ts: np.ndarray, values: np.ndarray) -> int:
+        """Learn from history without alerting: a city's archive, or the week a simulated city lived
+        before an evaluation. The detectors' models advance exactly as `process` would move them
+        (impossible values are missing); no episode opens and no neighbour is told. Unknown sensors
+        and readings without a usable time are skipped; returns how many readings were learnt."""
+        keep = np.array([sid in self.info for sid in sensor_ids], dtype=bool) & np.isfinite(np.asarray(ts, float))
+        if not keep.any():
+            return 0
+        ids = [sid for sid, k in zip(sensor_ids, keep) if k]
+        x = np.asarray(values, dtype=float)[keep]
+        lo, hi = np.array([self._bounds[sid] for sid in ids], dtype=float).reshape(-1, 2).T
+        self.bank.update(self.bank.slots(ids), np.asarray(ts, float)[keep], np.where((x < lo) | (x > hi), math.nan, x))
+        return len(ids)
+
     def process(self, readings: list[SensorReading], now: float) -> list[Alert]:
         known = [r for r in readings if r.sensor_id in self.info]
         self.stats["readings"] += len(readings)

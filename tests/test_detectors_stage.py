@@ -173,3 +173,24 @@ def test_alerts_carry_the_sustained_rise_a_stuck_jump_has_none() -> None:
         ts = T0 + k * STEP
         jumped += stuck.process([SensorReading(sensor_id="wl0", ts=ts, value=0.75)], now=ts)
     assert jumped and all((a.details["excess"] or 0.0) < 0.05 for a in jumped)
+
+
+def test_learning_history_moves_the_models_as_processing_it_would_without_alerting() -> None:
+    broken = lambda i, k: 1e6 if (i == 1 and k == 100) else 0.0  # noqa: E731  impossible: missing to the model
+    processed, ids = make_stage()
+    run(processed, ids, WARM, bump=broken)
+    learnt, _ = make_stage()
+    rng = np.random.default_rng(0)  # the very readings run() sent, one tick at a time
+    for k in range(WARM):
+        values = [level(i, k, rng) + broken(i, k) for i in range(len(ids))]
+        n = learnt.learn(ids + ["stranger"], np.full(len(ids) + 1, T0 + k * STEP), np.array(values + [1.0]))
+        assert n == len(ids)  # the unregistered sensor is skipped
+    assert learnt.learn(ids, np.full(len(ids), math.nan), np.ones(len(ids))) == 0  # no usable time
+    assert learnt.episodes == {} and learnt.stats["alerts"] == 0
+    for sid in ids:
+        a = processed.bank.explain_state(processed.bank.slot_of(sid))
+        b = learnt.bank.explain_state(learnt.bank.slot_of(sid))
+        assert a == b
+    spike = lambda i, k: 1.5 if (i == 0 and k == WARM + 2) else 0.0  # noqa: E731
+    after = [[a.reason for a in run(s, ids, 6, bump=spike, start=WARM, seed=1)] for s in (processed, learnt)]
+    assert after[0] and after[1] == after[0]

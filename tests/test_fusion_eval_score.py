@@ -134,3 +134,24 @@ def test_false_incidents_are_broken_down_by_what_opened_them(report: dict) -> No
     # D, F, G are unmatched (H is charged to its quiet period); every test update opened on a sensor
     assert report["run"]["false_by_opening"] == {"fire: sensor": 2, "traffic: sensor": 1}
     assert "unmatched incidents by what opened them: fire: sensor 2, traffic: sensor 1" in table(report)
+
+
+def test_the_evaluated_week_starts_from_detectors_that_learnt_the_week_before(tmp_path) -> None:
+    from cityops.evaluation.city import CityEvalConfig, _warm_snapshot, build_simulator, window
+    from detectors import DetectorBank
+    from streams import snapshots
+    from streams.settings import load
+
+    cfg = CityEvalConfig(scenarios=3, days=1, sensors=60, cameras=5, interval_s=600.0, warmup_days=2)
+    t0, t1 = window(cfg, T0 + 10 * 86_400)
+    city, sim, _ = build_simulator(cfg, load(), t0, t1)
+    sensors, _ = sim.registry()
+    path = tmp_path / "detectors" / "eval" / "worker.npz"
+    learnt = _warm_snapshot(cfg, city, sim, sensors, t0, path)
+    assert learnt > 0.95 * len(sensors) * 2 * 144  # two days of every sensor (a few readings missing)
+    bank = DetectorBank()
+    assert snapshots.load_newest(bank, path.parent) == {"worker.npz": len(sensors)}
+    state = bank.explain_state(bank.slot_of(sensors[0].sensor_id))
+    assert state["n"] > 250 and state["tmax"] < t0  # learnt up to the evaluated week, not into it
+    cold = CityEvalConfig(scenarios=3, days=1, sensors=60, cameras=5, interval_s=600.0, warmup_days=0)
+    assert _warm_snapshot(cold, city, sim, sensors, t0, tmp_path / "cold.npz") == 0 and not (tmp_path / "cold.npz").exists()

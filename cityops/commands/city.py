@@ -168,6 +168,8 @@ def _register_evaluate_city(groups: dict[str, argparse._SubParsersAction]) -> No
     p.add_argument("--slack", type=float, default=1800.0, help="seconds of slack around a scenario's [start, end]")
     p.add_argument("--speedup", type=float, nargs="?", const=0.0, default=0.0,
                    help="simulated seconds per wall second (no value or 0: as fast as the worker keeps up)")
+    p.add_argument("--warmup-days", type=float, default=0.0,
+                   help="days of the city's life the detectors learn before the evaluated week (default 0: cold)")
     p.add_argument("--in-process", action="store_true",
                    help="run the same stages without Kafka (fast, for tuning; report figures from the default mode)")
     p.set_defaults(func=_evaluate_city)
@@ -176,17 +178,19 @@ def _register_evaluate_city(groups: dict[str, argparse._SubParsersAction]) -> No
 def _evaluate_city(args: argparse.Namespace) -> int:
     from cityops.evaluation.city import CityEvalConfig, evaluate, table
 
-    if args.scenarios < 1 or args.days <= 0 or args.interval <= 0:
-        print("--scenarios must be >= 1, --days and --interval > 0", file=sys.stderr)
+    if args.scenarios < 1 or args.days <= 0 or args.interval <= 0 or args.warmup_days < 0:
+        print("--scenarios must be >= 1, --days and --interval > 0, --warmup-days >= 0", file=sys.stderr)
         return 2
     cfg = CityEvalConfig(scenarios=args.scenarios, seed=args.seed, days=args.days, sensors=args.sensors,
-                         cameras=args.cameras, interval_s=args.interval, slack_s=args.slack, speedup=args.speedup)
+                         cameras=args.cameras, interval_s=args.interval, slack_s=args.slack, speedup=args.speedup,
+                         warmup_days=args.warmup_days)
     # SIGTERM unwinds like Ctrl-C so the worker subprocess and the embedded broker are stopped
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     report = evaluate(cfg, in_process=args.in_process, json_out=args.json,
                       progress=lambda s: print(s, file=sys.stderr, flush=True))
     mode = "in-process (for tuning only)" if args.in_process else "real pipeline: embedded broker + cityops worker"
-    print(f"evaluate city: seed {args.seed}, {args.scenarios} scenarios, {args.days:g} days, {mode}")
+    print(f"evaluate city: seed {args.seed}, {args.scenarios} scenarios, {args.days:g} days after "
+          f"{args.warmup_days:g} days of warm-up, {mode}")
     print(table(report))
     if args.json:
         print(f"JSON written to {args.json}")

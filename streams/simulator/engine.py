@@ -156,6 +156,19 @@ class Simulator:
         k = self.world.kind_idx
         return np.clip(v, _LO[k], _HI[k])
 
+    def sample(self, tick: int) -> tuple[np.ndarray, np.ndarray]:
+        """What every sensor reports at a reading tick, as arrays: (timestamps, values rounded to the
+        sensor's resolution, NaN = missing); `sensor_ids` gives their order. `step` sends exactly these."""
+        v = self.values(tick)
+        for d, g in self._round_groups:
+            v[g] = np.round(v[g], d)
+        # each sensor samples a little before the gateway's tick, so no reading is later than the tick
+        return np.round(tick * self.interval_s - self.background.offset, 3), v
+
+    @property
+    def sensor_ids(self) -> list[str]:
+        return list(self._sensor_ids)
+
     def _bg_video(self, hour: int) -> list[VideoEvent]:
         return background_video(self.world, self.seed, hour, self.video_per_camera_hour, self.offset_s)
 
@@ -167,12 +180,9 @@ class Simulator:
         out = Emissions()
         ids = self._sensor_ids
         for tick in self.ticks(t0, t1):
-            v = self.values(tick)
-            for d, g in self._round_groups:
-                v[g] = np.round(v[g], d)
+            tsa, v = self.sample(tick)
             vals = [None if x != x else x for x in v.tolist()]  # NaN -> None (missing value)
-            # each sensor samples a little before the gateway's tick, so no reading is later than the tick
-            ts = np.round(tick * self.interval_s - self.background.offset, 3).tolist()
+            ts = tsa.tolist()
             # one validating call per tick (pydantic-core) is the fastest way to build ~2k batches
             out.batches += _BATCHES.validate_python([
                 {"cell": cell, "gateway": gw, "readings": [
