@@ -111,12 +111,14 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
     async def tick() -> None:
         await publish(pipeline.tick())
 
-    @app.timer(settings.snapshot_every_s)
+    @app.timer(max(1.0, settings.snapshot_every_s))
     async def save_detectors() -> None:
         """What the sensor models learnt survives a restart (streams.snapshots)."""
         path = settings.detector_snapshots / f"{settings.worker_name}.npz"
+        state = pipeline.sensor_stage.bank.state()  # a copy taken between two batches: consistent
         try:
-            snapshots.save(pipeline.sensor_stage.bank, path)
+            # a megacity's snapshot is ~150 MB at 100k sensors: written off the event loop
+            await asyncio.to_thread(snapshots.write, state, path)
         except OSError as exc:  # a full or read-only disk costs the snapshot, never the stream
             log.warning("could not save the detector snapshot %s: %s", path, exc)
 

@@ -28,7 +28,11 @@ _TLAST = core.FIELDS.index("tlast")
 
 def save(bank: DetectorBank, path: Path) -> int:
     """Write the bank's snapshot atomically; returns the number of sensors in it."""
-    state = bank.state()
+    return write(bank.state(), path)
+
+
+def write(state: dict[str, np.ndarray], path: Path) -> int:
+    """Write a `DetectorBank.state()` atomically (a copy: safe to call from another thread)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
