@@ -119,9 +119,13 @@ class SensorStage:
             return 0
         ids = [sid for sid, k in zip(sensor_ids, keep) if k]
         x = np.asarray(values, dtype=float)[keep]
-        lo, hi = np.array([self._bounds[sid] for sid in ids], dtype=float).reshape(-1, 2).T
-        self.bank.update(self.bank.slots(ids), np.asarray(ts, float)[keep], np.where((x < lo) | (x > hi), math.nan, x))
+        self.bank.update(self.bank.slots(ids), np.asarray(ts, float)[keep], np.where(self._impossible(ids, x), math.nan, x))
         return len(ids)
+
+    def _impossible(self, sensor_ids: list[str], x: np.ndarray) -> np.ndarray:
+        """Which values lie outside their sensor kind's physical range (missing ones do not)."""
+        lo, hi = np.array([self._bounds[sid] for sid in sensor_ids], dtype=float).reshape(-1, 2).T
+        return np.isfinite(x) & ((x < lo) | (x > hi))
 
     def process(self, readings: list[SensorReading], now: float) -> list[Alert]:
         known = [r for r in readings if r.sensor_id in self.info]
@@ -136,8 +140,7 @@ class SensorStage:
             ts[bad_ts] = now
             known = [r.model_copy(update={"ts": now}) if b else r for r, b in zip(known, bad_ts)]
         raw = np.array([math.nan if r.value is None else r.value for r in known], dtype=float)
-        lo, hi = np.array([self._bounds[r.sensor_id] for r in known], dtype=float).reshape(-1, 2).T
-        impossible = np.isfinite(raw) & ((raw < lo) | (raw > hi))
+        impossible = self._impossible([r.sensor_id for r in known], raw)
         values = np.where(impossible, math.nan, raw)  # the model must not learn from a broken value
         scores, out = self.bank.update_detailed(slots, ts, values, ("kind", "sig", "f", "gap", "krun", "Sr"))
         # the detector scores new evidence; how anomalous a reading still is (Sr) keeps episodes open
