@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -201,14 +201,14 @@ def run_pipeline(cfg: CityEvalConfig, settings: Settings | None = None,
     rundir = Path(tempfile.mkdtemp(prefix="cityops-eval-"))
     worker_log = worker_log or rundir / "worker.log"
     counts: dict[str, int] = defaultdict(int)
+    # a fresh var directory: the worker must not resume detectors from an earlier run, only from the warm-up
+    worker_settings = replace(settings, var_dir=rundir / "var", app_id=app_id)
     counts["warmup_readings"] = _warm_snapshot(cfg, city, sim, sensors, t0,
-                                               rundir / "var" / "detectors" / app_id / "worker.npz")
+                                               worker_settings.detector_snapshots / "warmup.npz")
     with EmbeddedBroker() as broker:
         create_topics(broker.bootstrap, settings.partitions, settings.replication)
         env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "CITYOPS_APP_ID": app_id,
-               "CITYOPS_RUN_DIR": str(rundir), "CITYOPS_LOG": "WARNING",
-               # a fresh var directory: the worker must not resume detectors from an earlier run
-               "CITYOPS_VAR": str(rundir / "var")}
+               "CITYOPS_RUN_DIR": str(rundir), "CITYOPS_LOG": "WARNING", "CITYOPS_VAR": str(worker_settings.var_dir)}
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 20,
                                  max_request_size=16 << 20, acks=1)
         for s in sensors:
