@@ -26,6 +26,7 @@ class DetectorBank:
         self._st = np.empty((core.NF, 0))
         self._kb = np.empty((3, 0))  # seasonal mean, seasonal scale, visits; slot-major, n_bins each
         self._mark = np.empty(0, dtype=np.int64)
+        self._episodes = np.empty(0, dtype=bool)  # per slot: Params.episodes, see set_episodes
         self._grow(max(16, capacity))
 
     def __len__(self) -> int:
@@ -38,7 +39,9 @@ class DetectorBank:
         st[:, : self._cap] = self._st
         kb = np.zeros((3, cap * self.p.n_bins))
         kb[:, : self._kb.shape[1]] = self._kb
-        self._st, self._kb, self._cap = st, kb, cap
+        episodes = np.full(cap, self.p.episodes)
+        episodes[: self._cap] = self._episodes
+        self._st, self._kb, self._episodes, self._cap = st, kb, episodes, cap
         self._mark = np.full(cap, -1, dtype=np.int64)
 
     def slots(self, sensor_ids: Sequence[str]) -> np.ndarray:
@@ -53,6 +56,11 @@ class DetectorBank:
         if len(ids) > self._cap:
             self._grow(len(ids))
         return out
+
+    def set_episodes(self, slots: np.ndarray, on: bool = True) -> None:
+        """Episode-aware learning (`Params.episodes`) for these slots, the bank's Params for the rest:
+        one bank holds sensors whose events last a minute and sensors whose events last hours."""
+        self._episodes[np.asarray(slots, dtype=np.int64)] = bool(on)
 
     def slot_of(self, sensor_id: str) -> int | None:
         return self._ids.get(sensor_id)
@@ -111,7 +119,8 @@ class DetectorBank:
         f1 = base + fb1.astype(np.int64)
         k0, k1 = self._kb[:, f0], self._kb[:, f1]
         with np.errstate(all="ignore"):
-            new, (S0, S1, V0, V1, C0, C1), sc = core.step(np, p, t, x, s, k0[0], k1[0], k0[1], k1[1], k0[2], k1[2], u)
+            new, (S0, S1, V0, V1, C0, C1), sc = core.step(np, p, t, x, s, k0[0], k1[0], k0[1], k1[1], k0[2], k1[2], u,
+                                                          self._episodes[idx])
         self._st[:, idx] = np.stack(new)
         self._kb[:, f0] = np.stack((S0, V0, C0))
         self._kb[:, f1] = np.stack((S1, V1, C1))

@@ -52,6 +52,7 @@ INIT = {"n": 0.0, "tlast": 0.0, "tmax": -1e300, "dtm": 0.0, "L": 0.0, "sf": 0.0,
         "e2": 0.0, "e4": 0.0, "e8": 0.0, "e16": 0.0, "e32": 0.0,
         "f": math.nan, "sig": 0.0, "kind": 0.0, "S": 0.0, "Sr": 0.0, "xv": math.nan, "gap": 0.0, "ts": math.nan}
 INIT_ROW = tuple(INIT[k] for k in FIELDS)
+_SR = FIELDS.index("Sr")  # the last reading's ungated surprise (an output, read back as state)
 
 DEFAULT_THRESHOLD = 0.46  # one score threshold for every sensor (chosen by `cityops evaluate detectors`)
 
@@ -91,6 +92,12 @@ class Params:
     a_pi: float = 0.02
     w_lvl: float = 2.0
     a_x: float = 0.05
+    #: episode-aware learning (off by default; per slot in a bank, see `step`): for sensors whose
+    #: events are physical episodes lasting hours (a haze, not a spike or a rush hour)
+    episodes: bool = False
+    x_long: float = 2.0  # an episode: a level excursion this many times its usual length...
+    x_min: float = 12.0  # ...and at least this many readings (a spike's echo is no episode)...
+    s_episode: float = 4.0  # ...whose last reading was this surprising (decades): clear, not a wander
     shift_memory: float = 6.0  # readings after a tail residual during which a level change is a shift
     r_sink: float = 0.003  # decades per reading
     p_sink: float = 1.0
@@ -159,11 +166,11 @@ def _observed_cap(xp: Any, v: Any, freqs: tuple, margin: float) -> Any:
 
 
 def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, V1: Any, C0: Any, C1: Any,
-         u: Any) -> tuple:
+         u: Any, episodes: Any = False) -> tuple:
     """One reading per slot: returns (new fields in FIELDS order, (S0, S1, V0, V1, C0, C1), score).
 
     S/V/C are the seasonal mean, scale and visit count of the two bins around the reading, u the
-    weight of the second (see bin_of).
+    weight of the second (see bin_of); `episodes` is `Params.episodes` (one flag per slot in a bank).
 
     `t` must already be finite (callers replace a bad timestamp by the slot's latest one);
     `x` may be NaN/inf (missing).
@@ -237,6 +244,16 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     d = ab(x - xlast)
     res_n = w(learn & (d > 0.0), w(res > 0.0, mn(res, d), d), res)
 
+    # -- an episode (with `episodes`): the level has been out of its usual range far longer than its
+    #    excursions last, clearly, but not so long that it is the new normal (n_drift readings). The
+    #    slow level, the season and the level's calibration do not learn from it: at 2-minute
+    #    readings the hour bins took five hours of haze for that hour's usual air within minutes, the
+    #    slow level stayed inflated for a day after, and l90 rose ~7 sigmas, so the next day's haze
+    #    looked ordinary
+    aware = w(episodes, 1.0, 0.0) > 0.5  # a bool, or an array of them
+    x_bar = mx(p.x_long * xlm, p.x_min)
+    in_episode = aware & (n >= p.n_drift) & (xl > x_bar) & (xl <= p.n_drift) & (s[_SR] >= p.s_episode)
+    usual = w(in_episode, 0.0, 1.0) > 0.5
     # -- learning (valid readings only), winsorised so outliers do not teach the model:
     #    M slow level, Sb season relative to M, L the recent deviation from both (persistence)
     lim = w(warm, p.clip_k * scale, 1e300)
@@ -244,10 +261,10 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     g0 = mx(1.0 / (C0 + 1.0), p.g_min) * u0
     g1 = mx(1.0 / (C1 + 1.0), p.g_min) * u
     err = xc - M - Sb
-    S0_n = w(learn, S0 + g0 * err, S0)
-    S1_n = w(learn, S1 + g1 * err, S1)
+    S0_n = w(learn & usual, S0 + g0 * err, S0)
+    S1_n = w(learn & usual, S1 + g1 * err, S1)
     Sb_n = u0 * S0_n + u * S1_n
-    M_n = w(valid, w(has, M + mx(1.0 / (n + 1.0), p.a_mid) * (xc - Sb - M), x), M)
+    M_n = w(valid & usual, w(has, M + mx(1.0 / (n + 1.0), p.a_mid) * (xc - Sb - M), x), M)
     L_n = w(learn, L + p.a_level * (xc - M_n - Sb_n - L), w(valid, 0.0, L))
     vlim = w(warm, p.var_clip * base, 1e300)
     aec = mn(ae, vlim)
@@ -271,10 +288,10 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     xl_n = w(learn, w(above, xl + 1.0, 0.0), xl)
     xlm_n = w(learn & (xl > 0.0) & (zl <= l90), xlm + p.a_x * (xl - xlm), xlm)
     s_lvl = w((n >= p.n_drift) & above, 1.0 + (zl - l90) / mx(l99 - l90, 0.5) + xp.log10(mx(xlm, 1.0)), 0.0)
-    upd_l = learn & (n >= p.n_drift)
+    upd_l = learn & (n >= p.n_drift) & usual
     l90_n = w(upd_l, l90 + p.eta * w(zl > l90, 0.9, -0.1), l90)
     l99_n = w(upd_l, mx(l99 + p.eta * w(zl > l99, 0.99, -0.01), l90_n + 0.5), l99)
-    Dl_n = w(learn, Dl + mx(1.0 / mx(n, 1.0), p.a_dev) * (lv - Dl), Dl)
+    Dl_n = w(learn & usual, Dl + mx(1.0 / mx(n, 1.0), p.a_dev) * (lv - Dl), Dl)
     B_n = w(valid, B + mx(1.0 / (n + 1.0), p.a_base) * (M_n - B), B)
     dd = ab(M_n - B_n)
     D_n = w(learn, D + mx(1.0 / mx(n, 1.0), p.a_dev) * (mn(dd, w(n > 50.0, 3.0 * D, 1e300)) - D), D)
@@ -308,7 +325,11 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # how anomalous the reading is, before the gates (the stage keeps an episode open with it)
     s_raw = w(warm, mx(mx(s_pt, slow), s_gap_raw), 0.0)
     emit = slow >= rmax + 1.0
-    rmax_n = w(emit, slow, mx(rmax - p.r_sink, 0.0))
+    # ...and when the level comes back from an episode the bar drops to what is left, so the next
+    # episode is news from its first decades (a bar of 27 decades, sinking 0.003 a reading, hid the
+    # next day's haze)
+    ended = aware & learn & (xl > x_bar) & (xl_n <= 0.0)
+    rmax_n = w(emit, slow, w(ended, slow, mx(rmax - p.r_sink, 0.0)))
     s_drift = w(emit, s_drift, 0.0)
     s_var = w(emit, s_var, 0.0)
     s_stuck = w(emit, s_stuck, 0.0)

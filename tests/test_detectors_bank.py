@@ -42,11 +42,13 @@ def test_bank_equals_series_objects_with_repeated_slots_in_batches() -> None:
     rng = np.random.default_rng(42)
     streams = _streams(12)
     events = _interleave(streams, rng)
-    dets = [make_series_detector() for _ in streams]
+    # every other sensor learns episode-aware: one bank mixes both kinds of slot
+    dets = [make_series_detector(episodes=i % 2 == 1) for i in range(len(streams))]
     want = np.array([dets[i].score_one(t, v) for i, t, v in events])
 
     bank = DetectorBank()
     ids = [f"s{i}" for i in range(len(streams))]
+    bank.set_episodes(bank.slots(ids[1::2]))
     got = []
     k = 0
     while k < len(events):
