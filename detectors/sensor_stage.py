@@ -46,7 +46,7 @@ BOUNDS = {
 FAULT_TYPES = {"stuck", "variance", "gap"}
 #: kinds whose events are physical episodes lasting hours (a haze), read every few minutes: their
 #: detectors learn episode-aware (`detectors.core.Params.episodes`), so one haze does not hide the next.
-#: Only PM2.5: for every kind it found as many city events, but on the labelled real series of
+#: Only PM2.5: for every kind it found about as many city events, but on the labelled real series of
 #: `cityops evaluate detectors` (car parks, metro counts, NAB-style series) it raised many more false alarms
 EPISODE_KINDS = frozenset({"pm25"})
 MAX_MESSAGE_IDS = 200
