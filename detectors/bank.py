@@ -120,7 +120,7 @@ class DetectorBank:
         k0, k1 = self._kb[:, f0], self._kb[:, f1]
         with np.errstate(all="ignore"):
             new, (S0, S1, V0, V1, C0, C1), sc = core.step(np, p, t, x, s, k0[0], k1[0], k0[1], k1[1], k0[2], k1[2], u,
-                                                          self._episodes[idx])
+                                                          ep if (ep := self._episodes[idx]).any() else False)
         self._st[:, idx] = np.stack(new)
         self._kb[:, f0] = np.stack((S0, V0, C0))
         self._kb[:, f1] = np.stack((S1, V1, C1))

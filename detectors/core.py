@@ -250,10 +250,15 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     #    readings the hour bins took five hours of haze for that hour's usual air within minutes, the
     #    slow level stayed inflated for a day after, and l90 rose ~7 sigmas, so the next day's haze
     #    looked ordinary
-    aware = w(episodes, 1.0, 0.0) > 0.5  # a bool, or an array of them
-    x_bar = mx(p.x_long * xlm, p.x_min)
-    in_episode = aware & (n >= p.n_drift) & (xl > x_bar) & (xl <= p.n_drift) & (s[_SR] >= p.s_episode)
-    usual = w(in_episode, 0.0, 1.0) > 0.5
+    #    (`episodes` is False when no slot of the call uses it: then none of this costs a thing)
+    aware = episodes is not False
+    if aware:
+        x_bar = mx(p.x_long * xlm, p.x_min)
+        in_episode = ((w(episodes, 1.0, 0.0) > 0.5) & (n >= p.n_drift) & (xl > x_bar) & (xl <= p.n_drift)
+                      & (s[_SR] >= p.s_episode))
+        usual = w(in_episode, 0.0, 1.0) > 0.5
+    else:
+        usual = True
     # -- learning (valid readings only), winsorised so outliers do not teach the model:
     #    M slow level, Sb season relative to M, L the recent deviation from both (persistence)
     lim = w(warm, p.clip_k * scale, 1e300)
@@ -328,8 +333,10 @@ def step(xp: Any, p: Params, t: Any, x: Any, s: Any, S0: Any, S1: Any, V0: Any, 
     # ...and when the level comes back from an episode the bar drops to what is left, so the next
     # episode is news from its first decades (a bar of 27 decades, sinking 0.003 a reading, hid the
     # next day's haze)
-    ended = aware & learn & (xl > x_bar) & (xl_n <= 0.0)
-    rmax_n = w(emit, slow, w(ended, slow, mx(rmax - p.r_sink, 0.0)))
+    rmax_n = mx(rmax - p.r_sink, 0.0)
+    if aware:
+        rmax_n = w((w(episodes, 1.0, 0.0) > 0.5) & learn & (xl > x_bar) & (xl_n <= 0.0), slow, rmax_n)
+    rmax_n = w(emit, slow, rmax_n)
     s_drift = w(emit, s_drift, 0.0)
     s_var = w(emit, s_var, 0.0)
     s_stuck = w(emit, s_stuck, 0.0)

@@ -40,7 +40,7 @@ class SeriesDetector:
         S, V, C = self._S, self._V, self._C
         self._s, (S[b0], S[b1], V[b0], V[b1], C[b0], C[b1]), score = core.step(
             core.ScalarOps, self.p, t, x, self._s, S[b0], S[b1], V[b0], V[b1], C[b0], C[b1], u,
-            self.p.episodes)
+            bool(self.p.episodes))
         return score
 
     def explain(self) -> dict:
