@@ -460,3 +460,34 @@ def test_a_new_flood_after_two_quiet_hours_is_a_new_incident() -> None:
     # while the water stands, evidence an hour apart stays one incident
     f.add(alert("h1", source="hotline", ts=later + 3660, ids=["m9"]), later + 3660)
     assert f.where("h1") == f.where("w3")
+
+
+def test_two_kinds_of_instrument_at_one_place_open_two_of_one_kind_do_not() -> None:
+    rule = CategoryRule(window_s=7200, min_sensors=0, sensor_score=0.8, min_kinds=2)
+    f = fuser(pipe_burst=rule)  # a pressure gauge and a drain both rising clearly: water is escaping
+    assert f.add(alert("wp1", category="pipe_burst", score=0.9, sensor_kind="water_pressure"), T0) == []
+    ups = f.add(alert("wl1", category="pipe_burst", cell="r010c011", score=0.95, ts=T0 + 60,
+                      sensor_kind="water_level"), T0 + 60)
+    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"wp1", "wl1"}
+    g = fuser(pipe_burst=rule)  # two pressure gauges are one kind: a valve closing fools both
+    g.add(alert("wp1", category="pipe_burst", score=0.95, sensor_kind="water_pressure"), T0)
+    assert g.add(alert("wp2", category="pipe_burst", cell="r010c011", score=0.95, ts=T0 + 60,
+                       sensor_kind="water_pressure"), T0 + 60) == []
+    h = fuser(pipe_burst=rule)  # the second kind must rise clearly too
+    h.add(alert("wp1", category="pipe_burst", score=0.95, sensor_kind="water_pressure"), T0)
+    assert h.add(alert("wl1", category="pipe_burst", cell="r010c011", score=0.6, ts=T0 + 60,
+                       sensor_kind="water_level"), T0 + 60) == []
+
+
+def test_isolated_evidence_can_be_switched_on_for_one_category() -> None:
+    counter = dict(category="sensor_fault", kind="maintenance", sensor_kind="passenger_flow", isolated=True,
+                   event_category="crowd")
+    smoke = dict(counter, sensor_kind="smoke", event_category="fire")
+    call = dict(source="hotline", cell="r010c011", ts=T0 + 60, probability=0.95)
+    f = fuser(crowd=replace(DEFAULT_RULES["crowd"], isolated_evidence=True))
+    assert f.add(alert("pf1", **counter), T0) == []
+    ups = f.add(alert("call1", category="crowd", **call), T0 + 60)
+    assert len(ups) == 1 and ups[0].category == "crowd" and ups[0].sources == ["sensor", "hotline"]
+    # other categories keep the config-wide default: an isolated smoke sensor stays out of a fire
+    assert f.add(alert("smoke1", **smoke), T0) == []
+    assert f.add(alert("call2", category="fire", **call), T0 + 60) == [] and f.where("smoke1") is None
