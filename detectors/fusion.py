@@ -180,6 +180,9 @@ class _Cluster:
     floor: int = 1  # highest severity published: severity never silently drops below it
     merged_into: str | None = None
     pre_merge: dict[str, int] = field(default_factory=dict)  # source id -> our floor before it merged in
+    #: alert_id -> event time of its latest evidence: a re-emitted alert keeps its first `ts`, but a
+    #: sensor still alerting hours on (an episode that lasts) keeps its cluster alive that long
+    seen: dict[str, float] = field(default_factory=dict)
 
     @property
     def first_ts(self) -> float:
@@ -187,7 +190,10 @@ class _Cluster:
 
     @property
     def last_ts(self) -> float:
-        return max(a.ts for a in self.alerts.values())
+        return max(self.latest(a) for a in self.alerts.values())
+
+    def latest(self, a: Alert) -> float:
+        return max(a.ts, self.seen.get(a.alert_id, a.ts))
 
     @property
     def cells(self) -> set[str]:
@@ -342,7 +348,8 @@ class Fuser:
         as (cells, first_ts, last_ts, origin cell)."""
         core = [a for a in cluster.alerts.values() if not self.is_supporting(a)] or list(cluster.alerts.values())
         first = min(core, key=lambda a: (a.ts, a.alert_id))
-        return {a.cell for a in core}, first.ts, max(a.ts for a in core), first.cell
+        last = max(cluster.latest(a) if not cluster.opened else a.ts for a in core)
+        return {a.cell for a in core}, first.ts, last, first.cell
 
     def _candidates(self, alert: Alert) -> list[_Cluster]:
         rule = self.config.rule(alert.category)
@@ -407,6 +414,9 @@ class Fuser:
 
     def _move(self, alert_id: str, src: _Cluster, dst: _Cluster) -> None:
         alert = src.alerts.pop(alert_id)
+        seen = src.seen.pop(alert_id, None)
+        if seen is not None:
+            dst.seen[alert_id] = seen
         if not any(a.cell == alert.cell for a in src.alerts.values()):
             self._by_cell[alert.cell].discard(src.key)
         self._attach(dst, alert)
@@ -428,6 +438,7 @@ class Fuser:
             "message_ids": ids, "score": max(old.score, alert.score), "severity": max(old.severity, alert.severity),
             "reason": alert.reason or old.reason, "details": {**old.details, **alert.details},
         })
+        cluster.seen[alert.alert_id] = max(cluster.latest(old), alert.ts)
         if merged == old:
             return []  # at-least-once delivery: the same alert twice changes nothing
         cluster.alerts[alert.alert_id] = merged

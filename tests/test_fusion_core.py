@@ -491,3 +491,18 @@ def test_isolated_evidence_can_be_switched_on_for_one_category() -> None:
     # other categories keep the config-wide default: an isolated smoke sensor stays out of a fire
     assert f.add(alert("smoke1", **smoke), T0) == []
     assert f.add(alert("call2", category="fire", **call), T0 + 60) == [] and f.where("smoke1") is None
+
+
+def test_a_sensor_still_alerting_keeps_its_pending_evidence_alive() -> None:
+    # a PM2.5 station re-emits its alert as its episode goes on: a call 2.5 h after the episode began
+    # (past the 2 h window from its first reading, within it from its latest) joins it and opens
+    f = Fuser(neighbours=grid_neighbours)
+    pm = dict(category="air_pollution", sensor_kind="pm25", score=1.0, excess=40.0)
+    for minutes in (0, 30, 60, 90):
+        assert f.add(alert("pm1", ts=T0 + 60 * minutes, **pm), T0 + 60 * minutes) == []
+    later = T0 + 150 * 60
+    ups = f.add(alert("call1", source="hotline", category="air_pollution", ts=later, probability=0.95), later)
+    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"pm1", "call1"}
+    g = Fuser(neighbours=grid_neighbours)  # the same station alerting once, then silent: the call is new
+    g.add(alert("pm1", **pm), T0)
+    assert g.add(alert("call1", source="hotline", category="air_pollution", ts=later, probability=0.95), later) == []
