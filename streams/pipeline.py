@@ -203,8 +203,9 @@ class Pipeline:
         updates: list[IncidentUpdate] = []
         for a in alerts:
             self.clock.saw(a.ts)
-            if a.kind == "operational":
-                updates += self.fuser.add(a, self.clock.now())
+            # maintenance alerts too: fusion decides whether an isolated sensor's reading is evidence
+            # (`FusionConfig.isolated_evidence`, per category) and refuses the rest
+            updates += self.fuser.add(a, self.clock.now())
         return updates
 
     def tick(self) -> Output:

@@ -101,3 +101,27 @@ def test_hotline_hot_spots_count_each_merged_signal_once_at_its_newest_size():
     assert top == [{"category": "waterlogging", "cell": cell.id, "count": 4}]
     p.clock.saw(NOW + 3700)  # an hour later the signal no longer counts
     assert {m.district: m for m in p.metrics()}[cell.district].hotline_top == []
+
+
+def test_maintenance_alerts_reach_fusion_which_decides_what_they_are_evidence_of():
+    from detectors.fusion import FusionConfig, Fuser
+    from streams.schemas import Alert
+
+    s = load()
+    city = load_city(s.city_geojson, s.cell_m)
+    c = city.cells["r068c036"]
+    fuser = Fuser(neighbours=lambda cid: city.neighbours(cid, 1), config=FusionConfig(isolated_evidence=True))
+    p = Pipeline(city, wall=Wall(NOW), fuser=fuser)
+    common = dict(district=c.district, lat=c.lat, lon=c.lon, severity=2, cell="r068c036")
+    counter = Alert(alert_id="pf1", ts=NOW, source="sensor", kind="maintenance", category="sensor_fault", score=0.9,
+                    reason="counter far above its neighbours", subject_id="PF-1", message_ids=["m1"],
+                    details={"sensor_kind": "passenger_flow", "isolated": True, "event_category": "crowd"}, **common)
+    stuck = counter.model_copy(update={"alert_id": "st1", "subject_id": "PF-2",
+                                       "details": {"sensor_kind": "passenger_flow", "isolated": True}})
+    call = Alert(alert_id="c1", ts=NOW + 60, source="hotline", kind="operational", category="crowd", score=0.7,
+                 reason="caller: packed station", subject_id="sig-1", message_ids=["call-1"],
+                 details={"probability": 0.9}, **common)
+    assert p.fuse([counter, stuck]) == []
+    ups = p.fuse([call])
+    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"pf1", "c1"}
+    assert ("st1", "maintenance alerts never open incidents") in fuser.refused  # a fault is refused, with why
