@@ -322,13 +322,17 @@ def test_routine_calls_never_open_by_default() -> None:
     assert f.add(alert("hs1", source="hotline", category="sanitation", ids=ids, hotspot=True), T0 + 60) == []
 
 
-def test_smoke_sensors_alone_never_open_a_fire_but_a_confirming_call_does() -> None:
-    f = fuser()
-    assert f.add(alert("smoke1", category="fire"), T0) == []
-    assert f.add(alert("smoke2", category="fire", cell="r010c011", ts=T0 + 30), T0 + 30) == []
-    assert f.add(alert("smoke3", category="fire", cell="r011c011", ts=T0 + 40), T0 + 40) == []
+def test_faint_smoke_alone_never_opens_a_fire_but_a_call_or_a_second_clear_detector_does() -> None:
+    f = fuser()  # cooking puffs: three detectors reading a little (0.05 %/m over their usual)
+    assert f.add(alert("smoke1", category="fire", excess=0.05), T0) == []
+    assert f.add(alert("smoke2", category="fire", cell="r010c011", ts=T0 + 30, excess=0.05), T0 + 30) == []
+    assert f.add(alert("smoke3", category="fire", cell="r011c011", ts=T0 + 40, excess=0.05), T0 + 40) == []
     ups = f.add(alert("call1", source="hotline", category="fire", ts=T0 + 60), T0 + 60)
     assert len(ups) == 1 and ups[0].category == "fire" and set(ups[0].sources) == {"hotline", "sensor"}
+    g = fuser()  # one detector reading clearly is a fault or a pan: it waits
+    assert g.add(alert("smoke1", category="fire", score=1.0, excess=0.3), T0) == []
+    ups = g.add(alert("smoke2", category="fire", cell="r010c011", score=0.95, ts=T0 + 30, excess=0.2), T0 + 30)
+    assert len(ups) == 1 and ups[0].sources == ["sensor"]  # a second clear one beside it: smouldering
 
 
 def test_near_threshold_sensors_side_by_side_do_not_open_but_a_clear_rise_does() -> None:
@@ -506,3 +510,17 @@ def test_a_sensor_still_alerting_keeps_its_pending_evidence_alive() -> None:
     g = Fuser(neighbours=grid_neighbours)  # the same station alerting once, then silent: the call is new
     g.add(alert("pm1", **pm), T0)
     assert g.add(alert("call1", source="hotline", category="air_pollution", ts=later, probability=0.95), later) == []
+
+
+def test_one_caller_the_classifier_is_sure_of_opens_where_the_rule_says_so() -> None:
+    rule = replace(DEFAULT_RULES["pipe_burst"], sure_call=0.98)
+    call = dict(source="hotline", category="pipe_burst")
+    f = fuser(pipe_burst=rule)
+    ups = f.add(alert("c1", probability=0.99, **call), T0)
+    assert len(ups) == 1 and ups[0].sources == ["hotline"]
+    g = fuser(pipe_burst=rule)  # a call the classifier is less sure of waits for a second signal
+    assert g.add(alert("c1", probability=0.9, **call), T0) == []
+    h = fuser(pipe_burst=replace(rule, sure_call=0.0))  # off: one call is never enough
+    assert h.add(alert("c1", probability=0.99, **call), T0) == []
+    k = fuser(pipe_burst=rule)  # a sure call of another category does not open this one's cluster
+    assert k.add(alert("c1", source="hotline", category="noise", probability=0.99), T0) == []
