@@ -34,8 +34,8 @@ class CategoryRule:
     A cluster opens when ANY of these holds: it has `min_sources` independent sources; or its sensor
     evidence alone comes from `min_sensors` agreeing sensors; or `min_cameras` distinct cameras; or one
     camera object persisting over `min_frames` frames; or `min_calls` distinct hotline calls; or one
-    counted sensor's sustained rise above its expected value reaches `excess_opens`; or `min_kinds`
-    physical kinds of sensor rose clearly at once. The sensor counts
+    counted sensor's sustained rise above its expected value reaches `excess_opens`; or one call the
+    classifier is `sure_call` of. The sensor counts
     open only when that largest rise is at least `min_excess`. A count of 0 means "this source alone
     never suffices". Sensors count only when they raised an operational alert themselves (unless
     `FusionConfig.trust_agreeing`) and, for `min_sensors`, when their alert scores at least
@@ -75,10 +75,6 @@ class CategoryRule:
     #: sensors alone (`min_sensors`, `backed_sensors`, `wide_sensors`) open only when one of them held
     #: at least this far beyond its expected value (0 = no such condition)
     min_excess: float = 0.0
-    #: this many physical kinds of sensor (pressure and water level, say), each with an alert scoring
-    #: at least `sensor_score`, open on their own (0 = never): two instruments measuring different
-    #: things rarely fail together at one place, unlike two gauges of one kind fooled by one cause
-    min_kinds: int = 0
     #: take an isolated sensor's maintenance alert naming this category (see
     #: `FusionConfig.isolated_evidence`) as a source here, whatever the config-wide setting
     isolated_evidence: bool = False
@@ -236,8 +232,6 @@ class Support:
     backed: bool = False
     #: the largest sustained rise above expected among the counted sensors (their `details.excess`)
     excess: float = 0.0
-    #: physical kinds among the counted sensors with an alert at the category's `sensor_score`
-    sensor_kinds: int = 0
     #: the classifier's highest probability among the (non-supporting) calls
     call_probability: float = 0.0
 
@@ -530,9 +524,7 @@ class Fuser:
         core_sources: set[str] = set()
         backing: set[str] = set()
         core_kinds: set[str] = set()
-        clear_kinds: set[str] = set()
         call_probability = 0.0
-        rule = self.config.rule(self._category(cluster))
         for a in cluster.alerts.values():
             sources.add(a.source)
             kind = _kind_token(a)
@@ -547,8 +539,6 @@ class Fuser:
                     continue  # maybe a faulty sensor: a source (counted above), never one of `min_sensors`
                 sid = a.subject_id or a.alert_id
                 sensors[sid] = max(sensors.get(sid, 0.0), a.score)
-                if a.score >= rule.sensor_score:
-                    clear_kinds.add(kind)
                 if self._rise_counts(a):
                     excess = max(excess, float(a.details.get("excess") or 0.0))
                 if self.config.trust_agreeing and a.details.get("corroborated"):
@@ -564,7 +554,7 @@ class Fuser:
                 hotspot = hotspot or bool(a.details.get("hotspot"))
         return Support(tuple(s for s in SOURCES_ORDER if s in sources), tuple(sensors[k] for k in sorted(sensors)),
                        len(cameras), len(calls), core, frames, hotspot, len(core_sources),
-                       backed=bool(backing - core_kinds), excess=excess, sensor_kinds=len(clear_kinds),
+                       backed=bool(backing - core_kinds), excess=excess,
                        call_probability=call_probability)
 
     def _rise_counts(self, a: Alert) -> bool:
@@ -584,7 +574,6 @@ class Fuser:
                 or (sized and rule.min_sensors > 0 and clear >= rule.min_sensors)
                 or (sized and rule.backed_sensors > 0 and s.backed and clear >= rule.backed_sensors)
                 or (rule.excess_opens > 0 and s.excess >= rule.excess_opens)
-                or (rule.min_kinds > 0 and s.sensor_kinds >= rule.min_kinds)
                 or (sized and rule.wide_sensors > 0
                     and sum(x >= rule.wide_score for x in s.sensor_scores) >= rule.wide_sensors)
                 or (rule.min_cameras > 0 and s.cameras >= rule.min_cameras)

@@ -466,23 +466,6 @@ def test_a_new_flood_after_two_quiet_hours_is_a_new_incident() -> None:
     assert f.where("h1") == f.where("w3")
 
 
-def test_two_kinds_of_instrument_at_one_place_open_two_of_one_kind_do_not() -> None:
-    rule = CategoryRule(window_s=7200, min_sensors=0, sensor_score=0.8, min_kinds=2)
-    f = fuser(pipe_burst=rule)  # a pressure gauge and a drain both rising clearly: water is escaping
-    assert f.add(alert("wp1", category="pipe_burst", score=0.9, sensor_kind="water_pressure"), T0) == []
-    ups = f.add(alert("wl1", category="pipe_burst", cell="r010c011", score=0.95, ts=T0 + 60,
-                      sensor_kind="water_level"), T0 + 60)
-    assert len(ups) == 1 and {e.alert_id for e in ups[0].evidence} == {"wp1", "wl1"}
-    g = fuser(pipe_burst=rule)  # two pressure gauges are one kind: a valve closing fools both
-    g.add(alert("wp1", category="pipe_burst", score=0.95, sensor_kind="water_pressure"), T0)
-    assert g.add(alert("wp2", category="pipe_burst", cell="r010c011", score=0.95, ts=T0 + 60,
-                       sensor_kind="water_pressure"), T0 + 60) == []
-    h = fuser(pipe_burst=rule)  # the second kind must rise clearly too
-    h.add(alert("wp1", category="pipe_burst", score=0.95, sensor_kind="water_pressure"), T0)
-    assert h.add(alert("wl1", category="pipe_burst", cell="r010c011", score=0.6, ts=T0 + 60,
-                       sensor_kind="water_level"), T0 + 60) == []
-
-
 def test_isolated_evidence_can_be_switched_on_for_one_category() -> None:
     counter = dict(category="sensor_fault", kind="maintenance", sensor_kind="passenger_flow", isolated=True,
                    event_category="crowd")
